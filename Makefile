@@ -1,0 +1,40 @@
+# The README's two commands: `make run` and `make test`. Both bootstrap .venv from nothing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test lint format typecheck bench clean install
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)  ## migrate, load the demo data (idempotent) and serve on http://$(HOST):$(PORT)
+	$(BIN)/chm serve --demo --host $(HOST) --port $(PORT)
+
+test: $(STAMP)  ## the whole test suite against a real (embedded) PostgreSQL
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff format app tests bench
+	$(BIN)/ruff check --fix app tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy app
+
+bench: $(STAMP)  ## chm-api against a plain Starlette+asyncpg baseline, side by side (see bench/README.md)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .chm .pytest_cache

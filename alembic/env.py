@@ -1,0 +1,43 @@
+"""Alembic environment: async engine, URL from the app's settings (embedded PostgreSQL when unset)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from app.db import make_engine, resolve_database_url, to_asyncpg_url
+from app.models import metadata
+
+config = context.config
+target_metadata = metadata
+
+
+def _url() -> str:
+    return config.attributes.get("database_url") or resolve_database_url()
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=to_asyncpg_url(_url()), target_metadata=target_metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_migrations_online() -> None:
+    engine = make_engine(_url(), pool_size=1)
+    async with engine.connect() as connection:
+        await connection.run_sync(_run)
+    await engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    asyncio.run(run_migrations_online())

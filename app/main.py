@@ -1,0 +1,40 @@
+"""The ASGI application: create_app() wires routers, GraphQL, error handlers and the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import __version__, db, openapi, problems
+from app.middleware import RequestIdMiddleware
+from app.routers import health, records, reference, tokens
+from app.settings import get_settings
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    db.init_engine()
+    try:
+        yield
+    finally:
+        await db.dispose_engine()
+
+
+def create_app() -> FastAPI:
+    """Build the application."""
+    settings = get_settings()
+    app = FastAPI(title="chm-api", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url="/redoc")
+    problems.install(app)
+    openapi.install(app)
+    for router in (health.router, reference.router, records.router, tokens.router):
+        app.include_router(router)
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+                       allow_headers=["*"], expose_headers=["ETag", "Link", "X-Request-ID", "Retry-After"])  # fmt: skip
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,31 @@
+"""SQLModel tables and API schemas, one module per aggregate."""
+
+from sqlmodel import SQLModel
+
+from app.models.change import Change, OutboxEntry
+from app.models.cooperation import CooperationOffer, CooperationRequest
+from app.models.decision import Decision, DecisionParagraph
+from app.models.node import NationalNode
+from app.models.party import Party, VocabularyTerm
+from app.models.record import Record, RecordDraft, RecordRevision
+from app.models.token import ApiToken, AuditEvent
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "Change",
+    "CooperationOffer",
+    "CooperationRequest",
+    "Decision",
+    "DecisionParagraph",
+    "NationalNode",
+    "OutboxEntry",
+    "Party",
+    "Record",
+    "RecordDraft",
+    "RecordRevision",
+    "VocabularyTerm",
+    "metadata",
+]

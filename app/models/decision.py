@@ -1,0 +1,150 @@
+"""COP / CP-MOP / NP-MOP decisions and their paragraphs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, HttpUrl
+from pydantic import Field as PField
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer
+from sqlalchemy.dialects.postgresql import UUID
+from sqlmodel import Field, SQLModel
+
+from app.models.common import LString, created_col, jsonb, text_array
+
+DecisionBody = Literal["COP", "CP-MOP", "NP-MOP"]
+DecisionStatus = Literal["active", "elapsed", "superseded", "retired"]
+ParagraphType = Literal["operative", "preambular"]
+
+
+class Decision(SQLModel, table=True):
+    __tablename__ = "decisions"
+    __table_args__ = (
+        CheckConstraint("status IN ('active','elapsed','superseded','retired')", name="ck_decisions_status"),
+        CheckConstraint("body IN ('COP','CP-MOP','NP-MOP')", name="ck_decisions_body"),
+        Index("ix_decisions_order", "body", "session", "number", "id"),
+        Index("ix_decisions_updated", "updated_at", "id"),
+        Index("ix_decisions_adopted", "adopted_on", "id"),
+        Index("ix_decisions_subjects", "subjects", postgresql_using="gin"),
+        Index("ix_decisions_gbf_targets", "gbf_targets", postgresql_using="gin"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(UUID(as_uuid=True), primary_key=True))
+    code: str = Field(max_length=32, unique=True)
+    symbol: str = Field(max_length=64)
+    body: str = Field(max_length=8)
+    session: int
+    number: int
+    title: dict[str, str] = Field(sa_column=jsonb())
+    meeting: dict[str, str | None] | None = Field(default=None, sa_column=jsonb(nullable=True))
+    adopted_on: date | None = None
+    status: str = Field(default="active", max_length=16)
+    subjects: list[str] = Field(default_factory=list, sa_column=text_array())
+    gbf_targets: list[str] = Field(default_factory=list, sa_column=text_array())
+    aichi_targets: list[str] = Field(default_factory=list, sa_column=text_array())
+    url: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = Field(sa_column=created_col())
+    updated_at: datetime = Field(sa_column=created_col())
+
+
+class DecisionParagraph(SQLModel, table=True):
+    __tablename__ = "decision_paragraphs"
+
+    decision_id: uuid.UUID = Field(
+        sa_column=Column(UUID(as_uuid=True), ForeignKey("decisions.id", ondelete="CASCADE"), primary_key=True)
+    )
+    position: int = Field(sa_column=Column(Integer, primary_key=True))
+    number: str | None = Field(default=None, max_length=32)
+    section: str | None = Field(default=None, max_length=200)
+    type: str = Field(default="operative", max_length=16)
+    text: dict[str, str] = Field(sa_column=jsonb())
+    actors: list[str] = Field(default_factory=list, sa_column=text_array())
+    status: str | None = Field(default=None, max_length=16)
+
+
+class Meeting(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = PField(max_length=32)
+    place: str | None = PField(default=None, max_length=200)
+    start: date | None = None
+    end: date | None = None
+
+
+class ParagraphIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    number: str | None = PField(default=None, max_length=32)
+    section: str | None = PField(default=None, max_length=200)
+    type: ParagraphType = "operative"
+    text: LString
+    actors: list[str] = PField(default_factory=list, max_length=50)
+    status: DecisionStatus | None = None
+
+
+class DecisionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = PField(pattern=r"^(COP|CP-MOP|NP-MOP)-\d{1,2}-\d{1,3}$", examples=["COP-15-4"])
+    symbol: str = PField(max_length=64, examples=["CBD/COP/DEC/15/4"])
+    body: DecisionBody
+    session: int = PField(ge=1, le=99)
+    number: int = PField(ge=1, le=999)
+    title: LString
+    meeting: Meeting | None = None
+    adopted_on: date | None = None
+    status: DecisionStatus = "active"
+    subjects: list[str] = PField(default_factory=list)
+    gbf_targets: list[str] = PField(default_factory=list)
+    aichi_targets: list[str] = PField(default_factory=list)
+    url: HttpUrl | None = None
+    paragraphs: list[ParagraphIn] = PField(default_factory=list, max_length=2000)
+
+
+class DecisionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    symbol: str | None = PField(default=None, max_length=64)
+    title: LString | None = None
+    meeting: Meeting | None = None
+    adopted_on: date | None = None
+    status: DecisionStatus | None = None
+    subjects: list[str] | None = None
+    gbf_targets: list[str] | None = None
+    aichi_targets: list[str] | None = None
+    url: HttpUrl | None = None
+    paragraphs: list[ParagraphIn] | None = PField(default=None, max_length=2000)
+
+
+class ParagraphPublic(BaseModel):
+    number: str | None = None
+    section: str | None = None
+    type: ParagraphType
+    text: dict[str, str]
+    actors: list[str]
+    status: str | None = None
+
+
+class DecisionPublic(BaseModel):
+    id: uuid.UUID
+    code: str
+    symbol: str
+    body: DecisionBody
+    session: int
+    number: int
+    title: dict[str, str]
+    meeting: Meeting | None = None
+    adopted_on: date | None = None
+    status: DecisionStatus
+    subjects: list[str]
+    gbf_targets: list[str]
+    aichi_targets: list[str]
+    url: str | None = None
+    paragraphs: list[ParagraphPublic] | None = PField(
+        default=None, description="Included on single decisions; lists omit them"
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class DecisionList(BaseModel):
+    items: list[DecisionPublic]
+    next_cursor: str | None = None

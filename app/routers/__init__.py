@@ -1,0 +1,1 @@
+"""Thin REST adapters: parse input, call one service, shape the response."""

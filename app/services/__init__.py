@@ -1,0 +1,1 @@
+"""The business layer: every rule lives here, shared by REST, GraphQL, CLI and workers."""

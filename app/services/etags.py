@@ -1,0 +1,48 @@
+"""Representation ETags, shared by reads (ETag / If-None-Match) and writes (If-Match → 412)."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+
+from app.errors import PreconditionFailed
+
+
+@lru_cache(maxsize=64)
+def adapter(model: type[BaseModel]) -> TypeAdapter[Any]:
+    """A cached TypeAdapter for a response model."""
+    return TypeAdapter(model)
+
+
+def render(model: type[BaseModel], data: Any) -> bytes:
+    """Validate `data` against `model` and serialize it in pydantic-core."""
+    ad = adapter(model)
+    return ad.dump_json(ad.validate_python(data))
+
+
+def etag_of(body: bytes) -> str:
+    """A strong ETag for a representation."""
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def etag(model: type[BaseModel], data: Any) -> str:
+    """The ETag a reader got for `data` rendered as `model`."""
+    return etag_of(render(model, data))
+
+
+def matches(header: str | None, current: str) -> bool:
+    """True when an If-Match / If-None-Match header lists `current` (or is `*`)."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    return current in (t.strip().removeprefix("W/") for t in header.split(","))
+
+
+def check_if_match(if_match: str | None, model: type[BaseModel], current: Any) -> None:
+    """Raise PreconditionFailed when `If-Match` was sent and names another representation."""
+    if if_match is not None and not matches(if_match, etag(model, current)):
+        raise PreconditionFailed("the resource changed since you read it (If-Match is stale); GET it again")

@@ -1,0 +1,66 @@
+"""What every write leaves behind, in the writer's transaction: an audit event, a change-log entry
+(harvesters' feed) and, when public content changed, a search-outbox row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select, text
+
+from app.auth.principal import Principal
+from app.models import AuditEvent, Change, OutboxEntry
+
+AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
+CHANGES = Change.__table__  # type: ignore[attr-defined]
+OUTBOX = OutboxEntry.__table__  # type: ignore[attr-defined]
+
+# Serialises change-log appends until commit, so `seq` order is commit order (a harvester that read up
+# to seq N never later finds a smaller seq appear).
+CHANGE_LOG_LOCK = 0x43484D01
+OUTBOX_CHANNEL = "chm_outbox"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One successful write."""
+
+    action: str  # e.g. record.create, record.publish, node.update, token.revoke
+    kind: str  # record | node | decision | cooperation-request | offer | token
+    entity_id: str
+    party: str | None
+    op: str | None = None  # change-log op: create | update | publish | withdraw | delete; None = audit only
+    before_revision: int | None = None
+    after_revision: int | None = None
+    public: bool = True  # the change is visible to anonymous readers (change feed filters on it)
+    reindex: bool = False  # what the public sees changed: sync the search index
+    detail: dict[str, Any] | None = None
+
+
+async def emit(session: Any, principal: Principal, events: list[Event]) -> None:
+    """Append audit, change-log and outbox rows for `events` in the current transaction."""
+    if not events:
+        return
+    await session.execute(
+        insert(AUDIT),
+        [{"token_id": principal.token_id, "principal": principal.label, "action": e.action, "kind": e.kind,
+          "entity_id": e.entity_id, "party": e.party, "before_revision": e.before_revision,
+          "after_revision": e.after_revision, "detail": e.detail} for e in events],
+    )  # fmt: skip
+    changes = [e for e in events if e.op]
+    if changes:
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHANGE_LOG_LOCK})
+        await session.execute(
+            insert(CHANGES),
+            [{"kind": e.kind, "entity_id": e.entity_id, "party": e.party, "op": e.op,
+              "revision": e.after_revision, "public": e.public} for e in changes],
+        )  # fmt: skip
+    outbox = [e for e in events if e.reindex]
+    if outbox:
+        await session.execute(insert(OUTBOX), [{"kind": e.kind, "entity_id": e.entity_id} for e in outbox])
+        await session.execute(text("SELECT pg_notify(:c, '')"), {"c": OUTBOX_CHANNEL})
+
+
+async def now(session: Any) -> Any:
+    """The transaction's clock (clock_timestamp, so successive writes in one transaction still order)."""
+    return (await session.execute(select(func.clock_timestamp()))).scalar_one()

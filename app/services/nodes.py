@@ -1,0 +1,238 @@
+"""National CHM nodes: reads (lists, single, DataLoader batches) and writes by the owning Party."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import Url
+from sqlalchemy import ColumnElement, and_, delete, insert, select, true, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.auth.principal import Principal
+from app.errors import BadRequest, Invalid, NotFound
+from app.models.node import NationalNode, NodeCreate, NodePublic, NodeUpdate
+from app.services import etags, events, paging, reference
+
+N = NationalNode.__table__  # type: ignore[attr-defined]
+
+PUBLIC_COLUMNS = (
+    N.c.id, N.c.party, N.c.name, N.c.description, N.c.url, N.c.languages, N.c.status, N.c.platform,
+    N.c.focal_point, N.c.feed_url, N.c.created_at, N.c.updated_at,
+)  # fmt: skip
+
+SORTS: dict[str, paging.SortKey] = {
+    "-updated_at": paging.SortKey("-updated_at", (N.c.updated_at, N.c.id), (datetime, uuid.UUID), True),
+    "updated_at": paging.SortKey("updated_at", (N.c.updated_at, N.c.id), (datetime, uuid.UUID)),
+    "party": paging.SortKey("party", (N.c.party, N.c.updated_at, N.c.id), (str, datetime, uuid.UUID)),
+}  # fmt: skip
+DEFAULT_SORT = "-updated_at"
+STATUSES = ("active", "in-development", "inactive")
+SCOPE = "nodes:write"
+KIND = "node"
+
+
+@dataclass(frozen=True)
+class NodeFilter:
+    """The documented list filters."""
+
+    party: str | None = None
+    status: str | None = None
+    updated_since: datetime | None = None
+
+
+def to_public(row: Any) -> dict[str, Any]:
+    """A row as the NodePublic shape."""
+    return dict(row._mapping)
+
+
+def visibility(principal: Principal) -> ColumnElement[bool]:
+    """Which nodes the caller may see: all of them (nodes have no draft state; the hook stays for one)."""
+    return true()
+
+
+def bad_filter(name: str, value: str, allowed: tuple[str, ...]) -> BadRequest:
+    """A 400 naming a query parameter whose value is not one of `allowed`."""
+    return BadRequest(f"unknown {name} '{value}'", errors=[{"loc": ["query", name], "type": "value_error",
+                      "msg": f"must be one of {', '.join(allowed)}"}])  # fmt: skip
+
+
+async def validate_filter(conn: AsyncConnection, f: NodeFilter) -> NodeFilter:
+    """Normalise filters and reject unknown values with a 400 that names them."""
+    if f.status is not None and f.status not in STATUSES:
+        raise bad_filter("status", f.status, STATUSES)
+    return NodeFilter(party=await reference.check_party_filter(conn, f.party), status=f.status,
+                      updated_since=f.updated_since)  # fmt: skip
+
+
+def _where(principal: Principal, f: NodeFilter) -> list[ColumnElement[bool]]:
+    conds = [visibility(principal)]
+    if f.party:
+        conds.append(N.c.party == f.party)
+    if f.status:
+        conds.append(N.c.status == f.status)
+    if f.updated_since:
+        conds.append(N.c.updated_at >= f.updated_since)
+    return conds
+
+
+def sort_key(sort: str | None) -> paging.SortKey:
+    """Resolve a `sort` parameter."""
+    key = SORTS.get(sort or DEFAULT_SORT)
+    if key is None:
+        raise bad_filter("sort", str(sort), tuple(SORTS))
+    return key
+
+
+async def list_nodes(
+    conn: AsyncConnection,
+    principal: Principal,
+    *,
+    filters: NodeFilter,
+    sort: str | None = None,
+    cursor: str | None = None,
+    limit: int = paging.DEFAULT_LIMIT,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A keyset page of national nodes, newest change first by default."""
+    paging.check_limit(limit)
+    key = sort_key(sort)
+    filters = await validate_filter(conn, filters)
+    stmt = paging.apply(select(*PUBLIC_COLUMNS).where(and_(*_where(principal, filters))), key, cursor, limit)
+    rows, next_cursor = paging.page((await conn.execute(stmt)).all(), key, limit,
+                                    lambda r: tuple(getattr(r, c.name) for c in key.columns))  # fmt: skip
+    return [to_public(r) for r in rows], next_cursor
+
+
+async def get_node(conn: AsyncConnection, principal: Principal, node_id: uuid.UUID) -> dict[str, Any]:
+    """One national node, or NotFound."""
+    row = (await conn.execute(select(*PUBLIC_COLUMNS).where(N.c.id == node_id, visibility(principal)))).first()
+    if row is None:
+        raise NotFound(f"no national node {node_id}")
+    return to_public(row)
+
+
+async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
+    """Nodes by id in the given order (None where missing); for DataLoaders."""
+    if not ids:
+        return []
+    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(N.c.id.in_(ids), visibility(principal)))
+    found = {r.id: to_public(r) for r in rows}
+    return [found.get(i) for i in ids]
+
+
+async def nodes_for_parties(
+    conn: AsyncConnection, principal: Principal, parties: list[str]
+) -> list[list[dict[str, Any]]]:
+    """Each Party's nodes (newest change first), one list per given Party code; for DataLoaders."""
+    if not parties:
+        return []
+    stmt = (select(*PUBLIC_COLUMNS).where(N.c.party.in_(set(parties)), visibility(principal))
+            .order_by(N.c.updated_at.desc(), N.c.id.desc()))  # fmt: skip
+    by_party: dict[str, list[dict[str, Any]]] = {}
+    for row in await conn.execute(stmt):
+        by_party.setdefault(row.party, []).append(to_public(row))
+    return [by_party.get(p, []) for p in parties]
+
+
+# --- writes --------------------------------------------------------------------------------------------------
+
+
+async def writing_party(conn: AsyncConnection, principal: Principal, party: str | None) -> str:
+    """The Party a new entry belongs to: the token's own by default; only the Secretariat names another."""
+    if party is None:
+        if principal.party is None:
+            raise Invalid.field(["body", "party"], "a Secretariat token must name the Party")
+        return principal.party
+    code = party.upper()
+    principal.require_party(code)
+    if code not in await reference.party_codes(conn):
+        raise Invalid.field(["body", "party"], f"unknown Party code '{party}'")
+    return code
+
+
+def check_party_unchanged(principal: Principal, current: str, party: str | None) -> None:
+    """A full replacement may repeat the owner's code but never move the entry to another Party."""
+    if party is None or party.upper() == current:
+        return
+    principal.require_party(party.upper())
+    raise Invalid.field(["body", "party"], f"the Party of an existing entry cannot change (it is {current})")
+
+
+def values_of(model: BaseModel, *, partial: bool) -> dict[str, Any]:
+    """Column values from a write schema: URLs as text, contacts without empty keys."""
+    data = model.model_dump(exclude_unset=partial)
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        if isinstance(v, Url):
+            v = str(v)
+        elif isinstance(v, dict) and k in ("focal_point", "contact"):
+            v = {ck: cv for ck, cv in v.items() if cv is not None} or None
+        out[k] = v
+    return out
+
+
+async def _current(session: Any, principal: Principal, node_id: uuid.UUID) -> dict[str, Any]:
+    row = (await session.execute(select(*PUBLIC_COLUMNS).where(N.c.id == node_id, visibility(principal))
+                                 .with_for_update())).first()  # fmt: skip
+    if row is None:
+        raise NotFound(f"no national node {node_id}")
+    return to_public(row)
+
+
+def _event(principal: Principal, op: str, node: dict[str, Any]) -> events.Event:
+    return events.Event(action=f"node.{op}", kind=KIND, entity_id=str(node["id"]), party=node["party"], op=op,
+                        reindex=True)  # fmt: skip
+
+
+async def create_node(session: Any, principal: Principal, *, data: NodeCreate) -> dict[str, Any]:
+    """Create a node for the token's Party (the Secretariat names any Party)."""
+    principal.require(SCOPE)
+    values = values_of(data, partial=False)
+    values["party"] = await writing_party(await session.connection(), principal, data.party)
+    now = await events.now(session)
+    row = (await session.execute(insert(N).values(id=uuid.uuid4(), created_at=now, updated_at=now, **values)
+                                 .returning(*PUBLIC_COLUMNS))).one()  # fmt: skip
+    node = to_public(row)
+    await events.emit(session, principal, [_event(principal, "create", node)])
+    return node
+
+
+async def update_node(
+    session: Any,
+    principal: Principal,
+    node_id: uuid.UUID,
+    *,
+    data: NodeCreate | NodeUpdate,
+    if_match: str | None = None,
+) -> dict[str, Any]:
+    """Replace (NodeCreate, PUT) or patch (NodeUpdate, PATCH) a node of the caller's Party."""
+    principal.require(SCOPE)
+    current = await _current(session, principal, node_id)
+    principal.require_party(current["party"])
+    replace = isinstance(data, NodeCreate)
+    if replace:
+        check_party_unchanged(principal, current["party"], data.party)
+    etags.check_if_match(if_match, NodePublic, current)
+    values = values_of(data, partial=not replace)
+    values.pop("party", None)
+    if not values:
+        return current
+    values["updated_at"] = await events.now(session)
+    row = (await session.execute(update(N).where(N.c.id == node_id).values(**values)
+                                 .returning(*PUBLIC_COLUMNS))).one()  # fmt: skip
+    node = to_public(row)
+    await events.emit(session, principal, [_event(principal, "update", node)])
+    return node
+
+
+async def delete_node(session: Any, principal: Principal, node_id: uuid.UUID, *, if_match: str | None = None) -> None:
+    """Delete a node of the caller's Party."""
+    principal.require(SCOPE)
+    current = await _current(session, principal, node_id)
+    principal.require_party(current["party"])
+    etags.check_if_match(if_match, NodePublic, current)
+    await session.execute(delete(N).where(N.c.id == node_id))
+    await events.emit(session, principal, [_event(principal, "delete", current)])

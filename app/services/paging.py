@@ -1,0 +1,149 @@
+"""Keyset paging: opaque cursors over a sort key that always ends with the primary key."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, Select, and_, or_, tuple_
+
+from app.errors import BadRequest
+
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """A named sort: columns in order (all in one direction so a row comparison uses the index)."""
+
+    name: str
+    columns: tuple[Any, ...]
+    types: tuple[type, ...]
+    descending: bool = False
+    nullable: bool = False  # the leading column may be NULL (NULLs sort last)
+
+
+def _bad_cursor(reason: str) -> BadRequest:
+    return BadRequest(
+        f"invalid cursor: {reason}; use the next_cursor of a previous page",
+        errors=[{"loc": ["query", "cursor"], "msg": reason, "type": "value_error"}],
+    )
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def _load(value: Any, kind: type) -> Any:
+    if value is None:
+        return None
+    if kind is datetime:
+        return datetime.fromisoformat(value)
+    if kind is date:
+        return date.fromisoformat(value)
+    if kind is uuid.UUID:
+        return uuid.UUID(value)
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is str and isinstance(value, str):
+        return value
+    raise ValueError("wrong value type")
+
+
+def encode_cursor(sort: SortKey, values: tuple[Any, ...]) -> str:
+    """An opaque, URL-safe cursor for the row after which the next page starts."""
+    raw = orjson.dumps([sort.name, *(_dump(v) for v in values)])
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(sort: SortKey, cursor: str) -> tuple[Any, ...]:
+    """Parse a cursor made by `encode_cursor` for the same sort, or raise BadRequest."""
+    if len(cursor) > 1024:
+        raise _bad_cursor("too long")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = orjson.loads(raw)
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        raise _bad_cursor("not a cursor issued by this API") from None
+    if not isinstance(data, list) or len(data) != len(sort.columns) + 1:
+        raise _bad_cursor("not a cursor issued by this API")
+    if data[0] != sort.name:
+        raise _bad_cursor(f"issued for sort '{data[0]}', not '{sort.name}'")
+    try:
+        return tuple(_load(v, t) for v, t in zip(data[1:], sort.types, strict=True))
+    except (ValueError, TypeError):
+        raise _bad_cursor("not a cursor issued by this API") from None
+
+
+def after(sort: SortKey, values: tuple[Any, ...]) -> ColumnElement[bool]:
+    """The WHERE clause for rows after `values` in `sort` order (NULLs sort last in both directions)."""
+    cols = sort.columns
+    if all(v is not None for v in values):
+        left, right = tuple_(*cols), tuple_(*values)
+        cond = left < right if sort.descending else left > right
+        # Nullable leading sort column: rows with NULL come after every non-NULL value.
+        return or_(cond, cols[0].is_(None)) if sort.nullable else cond
+    # The cursor row had a NULL leading value: continue among NULLs by the remaining columns.
+    rest = tuple_(*cols[1:])
+    rest_vals = tuple_(*values[1:])
+    return and_(cols[0].is_(None), rest < rest_vals if sort.descending else rest > rest_vals)
+
+
+def apply(stmt: Select[Any], sort: SortKey, cursor: str | None, limit: int) -> Select[Any]:
+    """Order `stmt` by `sort`, start after `cursor`, fetch one extra row to know if a page follows."""
+    if cursor:
+        stmt = stmt.where(after(sort, decode_cursor(sort, cursor)))
+    order = [c.desc().nulls_last() if sort.descending else c.asc().nulls_last() for c in sort.columns]
+    return stmt.order_by(*order).limit(limit + 1)
+
+
+def page(rows: list[Any], sort: SortKey, limit: int, key: Any) -> tuple[list[Any], str | None]:
+    """Cut the extra row and build `next_cursor` from the last row kept (`key(row)` gives its sort values)."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(sort, key(rows[-1]))
+
+
+def check_limit(limit: int) -> int:
+    """Validate a page size."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(
+            f"limit must be between 1 and {MAX_LIMIT}",
+            errors=[
+                {
+                    "loc": ["query", "limit"],
+                    "msg": f"must be between 1 and {MAX_LIMIT}",
+                    "type": "value_error",
+                }
+            ],
+        )
+    return limit
+
+
+def parse_datetime(value: str | None, name: str) -> datetime | None:
+    """Parse an ISO date or datetime query parameter (naive means UTC)."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = datetime.combine(date.fromisoformat(value), datetime.min.time())
+        except ValueError:
+            raise BadRequest(f"{name} is not an ISO 8601 date or date-time: '{value}'",
+                             errors=[{"loc": ["query", name], "type": "value_error",
+                                      "msg": "expected an ISO 8601 date or date-time"}]) from None  # fmt: skip
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed

@@ -1,0 +1,250 @@
+"""Records: reading (lists, single, revisions) with visibility rules. Writes live in record_writes.py."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.auth.principal import Principal
+from app.errors import AppError, BadRequest, NotFound
+from app.models.record import (
+    ABBR_RECORD_TYPE,
+    RECORD_TYPE_ABBR,
+    Record,
+    RecordDraft,
+    RecordRevision,
+    make_uid,
+)
+from app.services import paging, reference
+
+R = Record.__table__  # type: ignore[attr-defined]
+RD = RecordDraft.__table__  # type: ignore[attr-defined]
+RR = RecordRevision.__table__  # type: ignore[attr-defined]
+
+PUBLIC_COLUMNS = (
+    R.c.id, R.c.serial, R.c.party, R.c.type, R.c.status, R.c.revision, R.c.title, R.c.summary, R.c.body,
+    R.c.languages, R.c.links, R.c.keywords, R.c.subjects, R.c.gbf_targets, R.c.aichi_targets, R.c.countries,
+    R.c.publication_date, R.c.external_id, R.c.created_at, R.c.updated_at, R.c.published_at, R.c.withdrawn_at,
+)  # fmt: skip
+
+SORTS: dict[str, paging.SortKey] = {
+    "-updated_at": paging.SortKey("-updated_at", (R.c.updated_at, R.c.id), (datetime, uuid.UUID), True),
+    "updated_at": paging.SortKey("updated_at", (R.c.updated_at, R.c.id), (datetime, uuid.UUID)),
+    "-published_at": paging.SortKey("-published_at", (R.c.published_at, R.c.id), (datetime, uuid.UUID), True,
+                                    nullable=True),
+    "published_at": paging.SortKey("published_at", (R.c.published_at, R.c.id), (datetime, uuid.UUID),
+                                   nullable=True),
+    "-created_at": paging.SortKey("-created_at", (R.c.created_at, R.c.id), (datetime, uuid.UUID), True),
+    "created_at": paging.SortKey("created_at", (R.c.created_at, R.c.id), (datetime, uuid.UUID)),
+}  # fmt: skip
+DEFAULT_SORT = "-updated_at"
+STATUSES = ("draft", "pending", "published", "withdrawn")
+
+
+class Gone(AppError):
+    """A withdrawn record: the tombstone is all that remains public."""
+
+    status = 410
+    code = "GONE"
+    title = "Withdrawn"
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    """The documented list filters."""
+
+    party: str | None = None
+    type: str | None = None
+    status: str | None = None
+    subject: str | None = None
+    gbf_target: str | None = None
+    updated_since: datetime | None = None
+
+
+def to_public(row: Any) -> dict[str, Any]:
+    """A head row as the RecordPublic shape (adds `uid`, drops `serial`)."""
+    data = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
+    serial = data.pop("serial")
+    data["uid"] = make_uid(data["type"], data["party"], serial, data["revision"]) if data["revision"] else None
+    return data
+
+
+def visibility(principal: Principal) -> ColumnElement[bool]:
+    """Which head rows the caller may see: published for everyone, everything of its own Party."""
+    if principal.is_secretariat:
+        return true()
+    published = R.c.status == "published"
+    if principal.party:
+        return or_(published, R.c.party == principal.party)
+    return published
+
+
+async def validate_filter(conn: AsyncConnection, f: RecordFilter) -> RecordFilter:
+    """Normalise filters and reject unknown values with a 400 that names them."""
+    if f.type is not None and f.type not in RECORD_TYPE_ABBR:
+        raise BadRequest(f"unknown type '{f.type}'", errors=[{"loc": ["query", "type"], "type": "value_error",
+                         "msg": f"must be one of {', '.join(RECORD_TYPE_ABBR)}"}])  # fmt: skip
+    if f.status is not None and f.status not in STATUSES:
+        raise BadRequest(f"unknown status '{f.status}'", errors=[{"loc": ["query", "status"], "type": "value_error",
+                         "msg": f"must be one of {', '.join(STATUSES)}"}])  # fmt: skip
+    return RecordFilter(
+        party=await reference.check_party_filter(conn, f.party),
+        type=f.type,
+        status=f.status,
+        subject=await reference.check_term_filter(conn, "subject", f.subject),
+        gbf_target=await reference.check_term_filter(conn, "gbf_target", f.gbf_target),
+        updated_since=f.updated_since,
+    )
+
+
+def _where(principal: Principal, f: RecordFilter) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    if f.status is not None:
+        conds.append(R.c.status == f.status)
+        if f.status != "published" and not principal.is_secretariat:
+            conds.append(R.c.party == principal.party if principal.party else false())
+    else:
+        conds.append(visibility(principal))
+    if f.party:
+        conds.append(R.c.party == f.party)
+    if f.type:
+        conds.append(R.c.type == f.type)
+    if f.subject:
+        conds.append(R.c.subjects.contains([f.subject]))
+    if f.gbf_target:
+        conds.append(R.c.gbf_targets.contains([f.gbf_target]))
+    if f.updated_since:
+        conds.append(R.c.updated_at >= f.updated_since)
+    return conds
+
+
+def sort_key(sort: str | None) -> paging.SortKey:
+    """Resolve a `sort` parameter."""
+    key = SORTS.get(sort or DEFAULT_SORT)
+    if key is None:
+        raise BadRequest(f"unknown sort '{sort}'", errors=[{"loc": ["query", "sort"], "type": "value_error",
+                         "msg": f"must be one of {', '.join(SORTS)}"}])  # fmt: skip
+    return key
+
+
+async def list_records(
+    conn: AsyncConnection,
+    principal: Principal,
+    *,
+    filters: RecordFilter,
+    sort: str | None = None,
+    cursor: str | None = None,
+    limit: int = paging.DEFAULT_LIMIT,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A keyset page of records the caller may see, newest change first by default."""
+    paging.check_limit(limit)
+    key = sort_key(sort)
+    filters = await validate_filter(conn, filters)
+    stmt = paging.apply(select(*PUBLIC_COLUMNS).where(and_(*_where(principal, filters))), key, cursor, limit)
+    rows = (await conn.execute(stmt)).all()
+    rows, next_cursor = paging.page(rows, key, limit, lambda r: tuple(getattr(r, c.name) for c in key.columns))
+    items = [to_public(r) for r in rows]
+    await _attach_draft_status(conn, principal, items)
+    return items, next_cursor
+
+
+async def _attach_draft_status(conn: AsyncConnection, principal: Principal, items: list[dict[str, Any]]) -> None:
+    """Owners see whether a working draft sits over a published record."""
+    if principal.is_anonymous:
+        return
+    ids = [i["id"] for i in items if i["revision"] and principal.can_see_unpublished(i["party"])]
+    if not ids:
+        return
+    drafts = dict((await conn.execute(select(RD.c.record_id, RD.c.status).where(RD.c.record_id.in_(ids)))).all())
+    for item in items:
+        item["draft_status"] = drafts.get(item["id"])
+
+
+def parse_uid(uid: str) -> tuple[str, str, int, int | None]:
+    """Split `CHM-RES-BR-000123-2` (revision optional) into type, party, serial, revision."""
+    parts = uid.split("-")
+    try:
+        if len(parts) not in (4, 5) or parts[0] != "CHM":
+            raise ValueError
+        rtype = ABBR_RECORD_TYPE[parts[1]]
+        return rtype, parts[2], int(parts[3]), int(parts[4]) if len(parts) == 5 else None
+    except (KeyError, ValueError):
+        raise BadRequest(f"'{uid}' is not a CHM uid (CHM-{{TYPE}}-{{PARTY}}-{{serial}}[-{{revision}}])") from None
+
+
+async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
+    """Records by id in the given order (None where missing or not visible); for DataLoaders."""
+    if not ids:
+        return []
+    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(R.c.id.in_(ids), visibility(principal)))
+    found = {r.id: to_public(r) for r in rows}
+    return [found.get(i) for i in ids]
+
+
+async def get_record(conn: AsyncConnection, principal: Principal, record_id: uuid.UUID) -> dict[str, Any]:
+    """One record; 404 when invisible to the caller, 410 with a tombstone when withdrawn."""
+    row = (await conn.execute(select(*PUBLIC_COLUMNS).where(R.c.id == record_id))).first()
+    return await _visible_or_raise(conn, principal, row, str(record_id))
+
+
+async def get_by_uid(conn: AsyncConnection, principal: Principal, uid: str) -> dict[str, Any]:
+    """One record by its public uid; with a revision suffix, that published revision's content."""
+    rtype, party, serial, revision = parse_uid(uid)
+    row = (await conn.execute(select(*PUBLIC_COLUMNS).where(R.c.serial == serial, R.c.party == party,
+                                                            R.c.type == rtype))).first()  # fmt: skip
+    record = await _visible_or_raise(conn, principal, row, uid)
+    if revision is not None and revision != record["revision"]:
+        rev = await get_revision(conn, principal, record["id"], revision)
+        record = {**record, **rev["content"], "revision": revision, "uid": rev["uid"],
+                  "published_at": rev["published_at"]}  # fmt: skip
+    return record
+
+
+async def _visible_or_raise(conn: AsyncConnection, principal: Principal, row: Any, ref: str) -> dict[str, Any]:
+    if row is None or (row.status != "published" and not principal.can_see_unpublished(row.party)):
+        if row is not None and row.status == "withdrawn":
+            raise Gone(f"record {ref} was withdrawn", tombstone={
+                "id": str(row.id), "uid": make_uid(row.type, row.party, row.serial, row.revision) if row.revision
+                else None, "party": row.party, "type": row.type, "status": "withdrawn",
+                "withdrawn_at": row.withdrawn_at.isoformat() if row.withdrawn_at else None})  # fmt: skip
+        raise NotFound(f"no record {ref}")
+    record = to_public(row)
+    await _attach_draft_status(conn, principal, [record])
+    return record
+
+
+async def list_revisions(
+    conn: AsyncConnection, principal: Principal, record_id: uuid.UUID, *, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Every published revision of a record, newest first."""
+    paging.check_limit(limit)
+    head = await get_record(conn, principal, record_id)
+    key = paging.SortKey("-revision", (RR.c.revision,), (int,), True)
+    stmt = paging.apply(select(RR.c.revision, RR.c.content, RR.c.published_at).where(RR.c.record_id == record_id),
+                        key, cursor, limit)  # fmt: skip
+    rows, next_cursor = paging.page((await conn.execute(stmt)).all(), key, limit, lambda r: (r.revision,))
+    return [_revision_public(head, r) for r in rows], next_cursor
+
+
+async def get_revision(conn: AsyncConnection, principal: Principal, record_id: uuid.UUID, revision: int
+                       ) -> dict[str, Any]:  # fmt: skip
+    """One published revision."""
+    head = await get_record(conn, principal, record_id)
+    row = (await conn.execute(select(RR.c.revision, RR.c.content, RR.c.published_at)
+                              .where(RR.c.record_id == record_id, RR.c.revision == revision))).first()  # fmt: skip
+    if row is None:
+        raise NotFound(f"record {record_id} has no published revision {revision}")
+    return _revision_public(head, row)
+
+
+def _revision_public(head: dict[str, Any], row: Any) -> dict[str, Any]:
+    content = dict(row.content)
+    serial = int(head["uid"].split("-")[3]) if head.get("uid") else 0
+    return {"record_id": head["id"], "revision": row.revision, "published_at": row.published_at,
+            "uid": make_uid(content.get("type", head["type"]), head["party"], serial, row.revision),
+            "content": content}  # fmt: skip

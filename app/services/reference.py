@@ -1,0 +1,175 @@
+"""Reference data: Parties and controlled vocabularies (loading, caching, validating term references)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.errors import BadRequest, Invalid, NotFound
+from app.models import Party, VocabularyTerm
+from app.reference import load_parties, load_vocabularies
+
+PARTY = Party.__table__  # type: ignore[attr-defined]
+TERM = VocabularyTerm.__table__  # type: ignore[attr-defined]
+
+# Which vocabulary each term-reference field draws from.
+FIELD_VOCABULARY = {
+    "subjects": "cbd-subjects",
+    "subject": "cbd-subjects",
+    "gbf_targets": "gbf-targets",
+    "gbf_target": "gbf-targets",
+    "aichi_targets": "aichi-targets",
+    "assistance_types": "assistance-types",
+}
+
+_party_codes: frozenset[str] | None = None
+_terms: dict[str, frozenset[str]] | None = None
+
+
+def upsert_statements() -> list[Any]:
+    """INSERT ... ON CONFLICT statements for the shipped Parties and vocabularies (run by a migration)."""
+    parties = load_parties()
+    stmt = insert(PARTY).values([{"code": p["code"], "name": p["name"], "is_party": p["is_party"]} for p in parties])
+    rows = []
+    for vocab, terms in load_vocabularies().items():
+        for pos, term in enumerate(terms):
+            extra = {k: v for k, v in term.items() if k not in ("code", "title", "description")}
+            rows.append({"vocabulary": vocab, "code": term["code"], "position": pos, "title": term["title"],
+                         "description": term.get("description"), "extra": extra or None})  # fmt: skip
+    ins = insert(TERM).values(rows)
+    return [
+        stmt.on_conflict_do_update(index_elements=["code"], set_={"name": stmt.excluded.name,
+                                                                  "is_party": stmt.excluded.is_party}),
+        ins.on_conflict_do_update(
+            index_elements=["vocabulary", "code"],
+            set_={c: ins.excluded[c] for c in ("position", "title", "description", "extra")},
+        ),
+    ]  # fmt: skip
+
+
+async def sync(conn: Any) -> None:
+    """Upsert the shipped reference data (idempotent)."""
+    for stmt in upsert_statements():
+        await conn.execute(stmt)
+    reset_cache()
+
+
+def reset_cache() -> None:
+    """Forget cached code sets (after reference data changed)."""
+    global _party_codes, _terms
+    _party_codes = None
+    _terms = None
+
+
+async def _load_cache(conn: AsyncConnection) -> None:
+    global _party_codes, _terms
+    if _party_codes is None:
+        _party_codes = frozenset((await conn.execute(select(PARTY.c.code))).scalars())
+    if _terms is None:
+        terms: dict[str, set[str]] = {}
+        for vocab, code in await conn.execute(select(TERM.c.vocabulary, TERM.c.code)):
+            terms.setdefault(vocab, set()).add(code)
+        _terms = {k: frozenset(v) for k, v in terms.items()}
+
+
+async def party_codes(conn: AsyncConnection) -> frozenset[str]:
+    """Every known Party code."""
+    await _load_cache(conn)
+    assert _party_codes is not None
+    return _party_codes
+
+
+async def term_codes(conn: AsyncConnection, vocabulary: str) -> frozenset[str]:
+    """Every code of one vocabulary."""
+    await _load_cache(conn)
+    assert _terms is not None
+    return _terms.get(vocabulary, frozenset())
+
+
+async def check_party_filter(conn: AsyncConnection, party: str | None) -> str | None:
+    """Normalise and validate a `party` query filter."""
+    if party is None:
+        return None
+    code = party.upper()
+    if code not in await party_codes(conn):
+        raise BadRequest(f"unknown party '{party}'", errors=[{"loc": ["query", "party"],
+                         "msg": f"unknown Party code '{party}'", "type": "value_error"}])  # fmt: skip
+    return code
+
+
+async def check_term_filter(conn: AsyncConnection, name: str, value: str | None) -> str | None:
+    """Validate a term filter (`subject`, `gbf_target`) against its vocabulary."""
+    if value is None:
+        return None
+    vocab = FIELD_VOCABULARY[name]
+    if value not in await term_codes(conn, vocab):
+        raise BadRequest(f"unknown {name} '{value}' (see /api/v1/vocabularies/{vocab})",
+                         errors=[{"loc": ["query", name], "msg": f"unknown term '{value}' in {vocab}",
+                                  "type": "value_error"}])  # fmt: skip
+    return value
+
+
+async def check_terms(conn: AsyncConnection, data: dict[str, Any], *, loc: tuple[str | int, ...] = ("body",)) -> None:
+    """Raise Invalid naming every unknown term or Party code referenced by a write."""
+    errors = []
+    for fld, vocab in FIELD_VOCABULARY.items():
+        values = data.get(fld)
+        if not values or not isinstance(values, list):
+            continue
+        known = await term_codes(conn, vocab)
+        unknown = [v for v in values if v not in known]
+        if unknown:
+            errors.append({"loc": [*loc, fld], "msg": f"unknown {vocab} term(s): {', '.join(unknown)}",
+                           "type": "unknown_term", "unknown": unknown})  # fmt: skip
+    countries = data.get("countries")
+    if countries:
+        known_parties = await party_codes(conn)
+        import pycountry
+
+        unknown = [c for c in countries if c not in known_parties and pycountry.countries.get(alpha_2=c) is None]
+        if unknown:
+            errors.append({"loc": [*loc, "countries"], "msg": f"unknown country code(s): {', '.join(unknown)}",
+                           "type": "unknown_term", "unknown": unknown})  # fmt: skip
+    if errors:
+        raise Invalid("; ".join(e["msg"] for e in errors), errors=errors)
+
+
+async def list_parties(
+    conn: AsyncConnection, *, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Parties in code order, keyset paged."""
+    from app.services import paging
+
+    sort = paging.SortKey("code", (PARTY.c.code,), (str,))
+    stmt = paging.apply(select(PARTY.c.code, PARTY.c.name, PARTY.c.is_party), sort, cursor, limit)
+    rows = [dict(r._mapping) for r in await conn.execute(stmt)]
+    return paging.page(rows, sort, limit, lambda r: (r["code"],))
+
+
+async def get_party(conn: AsyncConnection, code: str) -> dict[str, Any]:
+    """One Party by code."""
+    row = (await conn.execute(select(PARTY.c.code, PARTY.c.name, PARTY.c.is_party)
+                              .where(PARTY.c.code == code.upper()))).first()  # fmt: skip
+    if row is None:
+        raise NotFound(f"no Party with code '{code}'")
+    return dict(row._mapping)
+
+
+async def list_vocabulary_names(conn: AsyncConnection) -> list[str]:
+    """Names of all vocabularies."""
+    return list((await conn.execute(select(TERM.c.vocabulary).distinct().order_by(TERM.c.vocabulary))).scalars())
+
+
+async def get_vocabulary(conn: AsyncConnection, name: str) -> dict[str, Any]:
+    """One vocabulary with its terms in their defined order."""
+    rows = await conn.execute(
+        select(TERM.c.code, TERM.c.title, TERM.c.description, TERM.c.extra)
+        .where(TERM.c.vocabulary == name).order_by(TERM.c.position, TERM.c.code)
+    )  # fmt: skip
+    terms = [dict(r._mapping) for r in rows]
+    if not terms:
+        raise NotFound(f"no vocabulary named '{name}'")
+    return {"name": name, "terms": terms}

@@ -1,0 +1,73 @@
+"""Runtime configuration, read once from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "dev", "development"}
+
+
+class Settings(BaseSettings):
+    """All settings of chm-api; environment variables use the names in upper case."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
+
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    chm_data_dir: Path = Field(default=Path(".chm"), alias="CHM_DATA_DIR")
+    chm_env: Literal["development", "production", "test"] = Field(default="development", alias="CHM_ENV")
+    chm_secret_key: SecretStr | None = Field(default=None, alias="CHM_SECRET_KEY")
+    meili_url: str | None = Field(default=None, alias="MEILI_URL")
+    meili_key: SecretStr | None = Field(default=None, alias="MEILI_KEY")
+    meili_index_prefix: str = Field(default="chm", alias="MEILI_INDEX_PREFIX")
+    public_base_url: str = Field(default="http://127.0.0.1:8000", alias="CHM_PUBLIC_URL")
+    cors_origins: list[str] = Field(default_factory=lambda: ["*"], alias="CHM_CORS_ORIGINS")
+    token_issuer: str = Field(default="chm-api", alias="CHM_TOKEN_ISSUER")
+    token_audience: str = Field(default="chm-api", alias="CHM_TOKEN_AUDIENCE")
+    graphql_ide: bool | None = Field(default=None, alias="CHM_GRAPHQL_IDE")
+    graphql_introspection: bool | None = Field(default=None, alias="CHM_GRAPHQL_INTROSPECTION")
+    rate_limit_per_minute: int = Field(default=600, alias="CHM_RATE_LIMIT_PER_MINUTE")
+    db_pool_size: int = Field(default=10, alias="CHM_DB_POOL_SIZE")
+    log_level: str = Field(default="INFO", alias="CHM_LOG_LEVEL")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.chm_env == "production":
+            key = self.chm_secret_key.get_secret_value() if self.chm_secret_key else ""
+            if key.lower() in _PLACEHOLDERS or len(key.encode()) < 32:
+                raise ValueError("CHM_SECRET_KEY must be set to at least 32 random bytes in production")
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.chm_env != "production"
+
+    @property
+    def ide_enabled(self) -> bool:
+        return self.is_development if self.graphql_ide is None else self.graphql_ide
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.is_development if self.graphql_introspection is None else self.graphql_introspection
+
+    def secret_key(self) -> str:
+        """The signing secret: configured, or generated once into the data directory in development."""
+        if self.chm_secret_key is not None:
+            return self.chm_secret_key.get_secret_value()
+        path = self.chm_data_dir / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings."""
+    return Settings()

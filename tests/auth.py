@@ -1,0 +1,1 @@
+"""Test helpers for tokens (implemented with the tokens service)."""
