@@ -99,6 +99,103 @@ def seed(demo: bool = typer.Option(False, "--demo", help="Also load the demo dat
     err.print("[green]reference data loaded[/green]")
 
 
+@tokens_cli.command("create")
+def tokens_create(
+    name: str = typer.Option(..., "--name", help="What the token is for, e.g. 'Brazil publishing system'"),
+    scopes: str = typer.Option(..., "--scopes", help="Comma-separated scopes, e.g. records:write,records:publish"),
+    expires_days: int = typer.Option(..., "--expires-days", help="Days until expiry, 1 to 366"),
+    party: str | None = typer.Option(None, "--party", help="Party code, e.g. BR"),
+    secretariat: bool = typer.Option(False, "--secretariat", help="Mint a Secretariat token"),
+) -> None:
+    """Mint a token and print it alone on stdout (TOKEN=$(chm tokens create ...))."""
+    from app.errors import AppError
+    from app.services import tokens as tokens_service
+
+    if secretariat == (party is not None):
+        err.print("[red]give exactly one of --secretariat or --party CODE[/red]")
+        raise typer.Exit(2)
+    db.migrate()
+
+    async def go() -> tuple[dict[str, object], str]:
+        try:
+            async with db.transaction() as session:
+                return await tokens_service.mint_bootstrap(
+                    session, name=name, party=party, scopes=[s.strip() for s in scopes.split(",") if s.strip()],
+                    expires_days=expires_days,
+                )  # fmt: skip
+        finally:
+            await db.dispose_engine()
+
+    try:
+        meta, token = _run(go())  # type: ignore[misc]
+    except AppError as exc:
+        err.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    err.print(f"minted token {meta['id']} for {meta['principal']} ({', '.join(meta['scopes'])}), "  # type: ignore[arg-type]
+              f"expires {meta['expires_at']}")  # fmt: skip
+    sys.stdout.write(token + "\n")
+
+
+@tokens_cli.command("list")
+def tokens_list(
+    party: str | None = typer.Option(None, "--party", help="Only this Party's tokens"),
+    limit: int = typer.Option(200, "--limit", help="How many, newest first (1 to 200)"),
+) -> None:
+    """List tokens (metadata only) as a table."""
+    from rich.table import Table
+
+    from app.services import tokens as tokens_service
+
+    db.migrate()
+
+    async def go() -> list[dict[str, object]]:
+        try:
+            async with db.read_connection() as conn:
+                items, _ = await tokens_service.list_tokens(conn, tokens_service.CLI_ADMIN, party=party, limit=limit)
+                return items
+        finally:
+            await db.dispose_engine()
+
+    items = _run(go())
+    assert isinstance(items, list)
+    table = Table("id", "name", "principal", "scopes", "expires", "revoked", "last used")
+    for t in items:
+        table.add_row(str(t["id"]), str(t["name"]), str(t["principal"]), ",".join(t["scopes"]),  # type: ignore[arg-type]
+                      f"{t['expires_at']:%Y-%m-%d}", f"{t['revoked_at']:%Y-%m-%d %H:%M}" if t["revoked_at"] else "",
+                      f"{t['last_used_at']:%Y-%m-%d %H:%M}" if t["last_used_at"] else "")  # fmt: skip
+    Console(width=None if sys.stdout.isatty() else 240).print(table)  # pipes get whole rows
+
+
+@tokens_cli.command("revoke")
+def tokens_revoke(token_id: str = typer.Argument(..., help="The token's id")) -> None:
+    """Revoke a token; it is refused from the next request on."""
+    import uuid
+
+    from app.errors import AppError
+    from app.services import tokens as tokens_service
+
+    try:
+        tid = uuid.UUID(token_id)
+    except ValueError:
+        err.print(f"[red]not a token id: {token_id}[/red]")
+        raise typer.Exit(2) from None
+    db.migrate()
+
+    async def go() -> None:
+        try:
+            async with db.transaction() as session:
+                await tokens_service.revoke_bootstrap(session, tid)
+        finally:
+            await db.dispose_engine()
+
+    try:
+        _run(go())
+    except AppError as exc:
+        err.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    err.print(f"[green]revoked {tid}[/green]")
+
+
 def main() -> None:
     """Entry point of the `chm` script."""
     logging.basicConfig(level=logging.WARNING)

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-
 from app import db
 from app.auth.principal import ANONYMOUS, Principal
 from app.errors import BadRequest, Unauthenticated
@@ -61,4 +60,6 @@ async def write_session() -> AsyncIterator[AsyncSession]:
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 ReadConnDep = Annotated[AsyncConnection, Depends(read_conn)]
-SessionDep = Annotated[AsyncSession, Depends(write_session)]
+# scope="function": commit (or roll back) before the response is sent, so a client never sees a 2xx
+# for a write that then failed to commit.
+SessionDep = Annotated[AsyncSession, Depends(write_session, scope="function")]

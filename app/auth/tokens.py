@@ -12,7 +12,7 @@ from app.errors import Unauthenticated
 from app.settings import Settings, get_settings
 
 ALGORITHM = "HS256"
-TOKEN_TYPE = "chm+jwt"
+TOKEN_TYPE = "chm+jwt"  # noqa: S105 - the `typ` claim, not a secret
 LEEWAY_SECONDS = 30
 MAX_TOKEN_LENGTH = 4096
 MIN_SECRET_BYTES = 32

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PField
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Index
 from sqlalchemy.dialects.postgresql import UUID
@@ -103,12 +103,35 @@ class RequestUpdate(BaseModel):
     contact: Contact | None = None
     status: RequestStatus | None = None
 
+    @field_validator("title", "assistance_types", "subjects", "gbf_targets", "countries", "status", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value
+
 
 class OfferCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     provider_organization: str | None = PField(default=None, max_length=500)
     description: LString
     contact: Contact | None = None
+
+
+class OfferUpdate(BaseModel):
+    """What the offering Party may change on its own proposed offer."""
+
+    model_config = ConfigDict(extra="forbid")
+    provider_organization: str | None = PField(default=None, max_length=500)
+    description: LString | None = None
+    contact: Contact | None = None
+
+    @field_validator("description", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value
 
 
 class OfferDecision(BaseModel):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, HttpUrl
+from pydantic import BaseModel, ConfigDict, HttpUrl, field_validator
 from pydantic import Field as PField
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer
 from sqlalchemy.dialects.postgresql import UUID
@@ -112,6 +112,14 @@ class DecisionUpdate(BaseModel):
     aichi_targets: list[str] | None = None
     url: HttpUrl | None = None
     paragraphs: list[ParagraphIn] | None = PField(default=None, max_length=2000)
+
+    @field_validator("symbol", "title", "status", "subjects", "gbf_targets", "aichi_targets", "paragraphs",
+                     mode="before")  # fmt: skip
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value
 
 
 class ParagraphPublic(BaseModel):

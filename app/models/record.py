@@ -203,6 +203,7 @@ class RecordPublic(BaseModel):
     draft_status: DraftStatus | None = PField(
         default=None, description="Status of a working draft over this record; owners only"
     )
+    draft_updated_at: datetime | None = PField(default=None, description="Last edit of the working draft; owners only")
 
 
 class RecordRevisionPublic(BaseModel):

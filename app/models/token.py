@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-
 from sqlalchemy import BigInteger, Column, Identity, Index, Integer
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel

@@ -1,17 +1,27 @@
-"""REST: /api/v1/records (reads)."""
+"""REST: /api/v1/records — reads, the life cycle (submit, publish, withdraw) and bulk upsert."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import BaseModel, Field
 
-from app.auth.dependencies import PrincipalDep, ReadConnDep
-from app.models.record import RecordList, RecordPublic, RecordRevisionList, RecordRevisionPublic
+from app.auth.dependencies import PrincipalDep, ReadConnDep, SessionDep
+from app.models.record import (
+    RecordCreate,
+    RecordList,
+    RecordPublic,
+    RecordRevisionList,
+    RecordRevisionPublic,
+    RecordUpdate,
+)
 from app.routers import http
 from app.routers.params import DEFAULT, Cursor, GbfTargetQ, Limit, PartyQ, SubjectQ, UpdatedSince
+from app.services import record_writes
 from app.services import records as records_service
+from app.services.etags import render
 from app.services.paging import parse_datetime
 
 router = APIRouter(prefix="/api/v1/records", tags=["records"])
@@ -73,3 +83,96 @@ async def get_revision(
     """One published revision, as it was published."""
     return http.single(request, RecordRevisionPublic,
                        await records_service.get_revision(conn, principal, record_id, revision))  # fmt: skip
+
+
+# --- writes -------------------------------------------------------------------------------------------
+
+IfMatch = Annotated[str | None, Header(description="ETag from a previous GET; 412 when the record changed since")]
+
+
+class BulkRequest(BaseModel):
+    """Up to 1,000 records, upserted by (party, external_id)."""
+
+    items: list[dict[str, Any]] = Field(description="RecordCreate objects, each with an external_id")
+
+
+class BulkResult(BaseModel):
+    external_id: str | None
+    id: uuid.UUID | None
+    status: Literal["created", "updated", "unchanged", "error"]
+    error: dict[str, Any] | None = None
+
+
+class BulkResponse(BaseModel):
+    results: list[BulkResult]
+
+
+@router.post("", response_model=RecordPublic, status_code=201, summary="Create a draft record")
+async def create_record(request: Request, body: RecordCreate, session: SessionDep, principal: PrincipalDep) -> Response:
+    """A new draft for the token's Party (scope `records:write`)."""
+    record = await record_writes.create(session, principal, body)
+    response = http.single(request, RecordPublic, record, status_code=201)
+    response.headers["Location"] = f"/api/v1/records/{record['id']}"
+    return response
+
+
+@router.post("/bulk", response_model=BulkResponse, summary="Upsert up to 1,000 records")
+async def bulk_upsert(
+    body: BulkRequest,
+    session: SessionDep,
+    principal: PrincipalDep,
+    publish: Annotated[bool, Query(description="Publish every created or changed record (records:publish)")] = False,
+) -> Response:
+    """Upsert by `external_id`; one result per item in input order; a bad item never loses the others."""
+    results = await record_writes.bulk_upsert(session, principal, body.items, publish=publish)
+    return Response(render(BulkResponse, {"results": results}), media_type=http.JSON)
+
+
+@router.put("/{record_id}", response_model=RecordPublic, summary="Replace a record's content")
+async def replace_record(
+    request: Request, record_id: uuid.UUID, body: RecordCreate, session: SessionDep, principal: PrincipalDep,
+    if_match: IfMatch = None,
+) -> Response:  # fmt: skip
+    """Full replacement; on a published record this edits its working draft."""
+    record = await record_writes.update(session, principal, record_id, body, partial=False, if_match=if_match)
+    return http.single(request, RecordPublic, record)
+
+
+@router.patch("/{record_id}", response_model=RecordPublic, summary="Change some fields of a record")
+async def patch_record(
+    request: Request, record_id: uuid.UUID, body: RecordUpdate, session: SessionDep, principal: PrincipalDep,
+    if_match: IfMatch = None,
+) -> Response:  # fmt: skip
+    """Merge the given fields; on a published record this edits its working draft."""
+    record = await record_writes.update(session, principal, record_id, body, partial=True, if_match=if_match)
+    return http.single(request, RecordPublic, record)
+
+
+@router.get("/{record_id}/draft", response_model=RecordPublic, summary="Get the working draft")
+async def get_draft(request: Request, record_id: uuid.UUID, conn: ReadConnDep, principal: PrincipalDep) -> Response:
+    """The owner's working copy (draft over a published record, or the unpublished record)."""
+    return http.single(request, RecordPublic, await records_service.get_working(conn, principal, record_id))
+
+
+@router.post("/{record_id}/submit", response_model=RecordPublic, summary="Submit for publication")
+async def submit_record(
+    request: Request, record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """draft → pending (scope `records:write`)."""
+    return http.single(request, RecordPublic, await record_writes.submit(session, principal, record_id))
+
+
+@router.post("/{record_id}/publish", response_model=RecordPublic, summary="Publish")
+async def publish_record(
+    request: Request, record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """Publish the record or its working draft as a new revision (scope `records:publish`)."""
+    return http.single(request, RecordPublic, await record_writes.publish(session, principal, record_id))
+
+
+@router.post("/{record_id}/withdraw", response_model=RecordPublic, summary="Withdraw")
+async def withdraw_record(
+    request: Request, record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """Take a published record out of public view; a tombstone remains (scope `records:publish`)."""
+    return http.single(request, RecordPublic, await record_writes.withdraw(session, principal, record_id))

@@ -23,7 +23,9 @@ async def create_token(body: TokenCreate, session: SessionDep, principal: Princi
     meta, token = await tokens_service.mint(session, principal, name=body.name, party=body.party,
                                             scopes=body.scopes, expires_days=body.expires_days)  # fmt: skip
     headers = {**NO_STORE, "Location": f"/api/v1/tokens/{meta['id']}"}
-    return Response(http.render(TokenCreated, {**meta, "token": token}), status_code=201, headers=headers, media_type=http.JSON)
+    return Response(
+        http.render(TokenCreated, {**meta, "token": token}), status_code=201, headers=headers, media_type=http.JSON
+    )
 
 
 @router.get("/tokens", response_model=TokenList, summary="List tokens (metadata only)")

@@ -160,9 +160,13 @@ async def _attach_draft_status(conn: AsyncConnection, principal: Principal, item
     ids = [i["id"] for i in items if i["revision"] and principal.can_see_unpublished(i["party"])]
     if not ids:
         return
-    drafts = dict((await conn.execute(select(RD.c.record_id, RD.c.status).where(RD.c.record_id.in_(ids)))).all())
+    rows = await conn.execute(select(RD.c.record_id, RD.c.status, RD.c.updated_at).where(RD.c.record_id.in_(ids)))
+    drafts = {r.record_id: r for r in rows}
     for item in items:
-        item["draft_status"] = drafts.get(item["id"])
+        draft = drafts.get(item["id"])
+        if draft is not None:
+            item["draft_status"] = draft.status
+            item["draft_updated_at"] = draft.updated_at
 
 
 def parse_uid(uid: str) -> tuple[str, str, int, int | None]:
@@ -248,3 +252,23 @@ def _revision_public(head: dict[str, Any], row: Any) -> dict[str, Any]:
     return {"record_id": head["id"], "revision": row.revision, "published_at": row.published_at,
             "uid": make_uid(content.get("type", head["type"]), head["party"], serial, row.revision),
             "content": content}  # fmt: skip
+
+
+async def get_working(conn: AsyncConnection, principal: Principal, record_id: uuid.UUID) -> dict[str, Any]:
+    """The owner's working copy: the draft over a published record, or the never-published record itself."""
+    head = await get_record(conn, principal, record_id)
+    if not principal.can_see_unpublished(head["party"]):
+        raise NotFound(f"no working draft of record {record_id}")
+    if not head["revision"]:
+        return head
+    row = (
+        await conn.execute(select(RD.c.status, RD.c.content, RD.c.updated_at).where(RD.c.record_id == record_id))
+    ).first()
+    if row is None:
+        raise NotFound(f"record {record_id} has no working draft; edit it to make one")
+    return working_view(head, row.content, row.status, row.updated_at)
+
+
+def working_view(head: dict[str, Any], content: dict[str, Any], status: str, updated_at: datetime) -> dict[str, Any]:
+    """A head with a draft's content laid over it."""
+    return {**head, **content, "status": status, "draft_status": status, "draft_updated_at": updated_at}

@@ -24,7 +24,8 @@ PARTY_SCOPES: tuple[str, ...] = tuple(s for s in SCOPES if s not in SECRETARIAT_
 MAX_EXPIRES_DAYS = 366
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 SORT = paging.SortKey("-created_at", (T.c.created_at, T.c.id), (datetime, uuid.UUID), True)
-CLI_PRINCIPAL = Principal(kind="secretariat", token_name="cli")
+CLI_PRINCIPAL = Principal(kind="secretariat", token_name="cli")  # noqa: S106
+CLI_ADMIN = Principal(kind="secretariat", scopes=frozenset({"admin"}), token_name="cli")  # noqa: S106
 
 
 def _body_error(field: str, msg: str, **extra: Any) -> Invalid:
@@ -88,8 +89,9 @@ async def _mint(session: Any, actor: Principal, *, name: str, party: str | None,
               "created_at": now, "expires_at": now + timedelta(days=expires_days)}  # fmt: skip
     row = (await session.execute(insert(T).values(values).returning(*PUBLIC_COLUMNS))).one()
     meta = dict(row._mapping)
-    token = jwt_tokens.encode_token({"sub": principal, "jti": str(token_id), "iat": int(now.timestamp()),
-                                     "exp": int(meta["expires_at"].timestamp()), "scope": " ".join(scopes)})  # fmt: skip
+    claims = {"sub": principal, "jti": str(token_id), "iat": int(now.timestamp()),
+              "exp": int(meta["expires_at"].timestamp()), "scope": " ".join(scopes)}  # fmt: skip
+    token = jwt_tokens.encode_token(claims)
     await events.emit(session, actor, [events.Event(
         action="token.create", kind="token", entity_id=str(token_id), party=party, op=None, public=False,
         detail={"name": name, "principal": principal, "scopes": scopes, "expires_at": meta["expires_at"].isoformat(),
@@ -187,8 +189,7 @@ async def revoke(session: Any, principal: Principal, token_id: uuid.UUID) -> dic
 
 async def revoke_bootstrap(session: Any, token_id: uuid.UUID) -> dict[str, Any]:
     """Revoke from the command line."""
-    return await revoke(session, Principal(kind="secretariat", scopes=frozenset({"admin"}), token_name="cli"),
-                        token_id)  # fmt: skip
+    return await revoke(session, CLI_ADMIN, token_id)
 
 
 async def authenticate(conn: AsyncConnection, token: str) -> Principal:

@@ -1,0 +1,393 @@
+"""Scientific and technical cooperation: requests by a Party, offers by other Parties, the requester's answer.
+
+Rules: only the requesting Party (or the Secretariat) edits a request and accepts or declines its offers;
+a Party offers on another Party's request only; only the offering Party (or the Secretariat) edits or
+withdraws its own proposed offer. An offer changes what a request shows, so every offer write also bumps
+the request (`updated_at`, change feed, search reindex).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, insert, select, true, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.auth.principal import Principal
+from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.models.cooperation import (
+    CooperationOffer,
+    CooperationRequest,
+    OfferCreate,
+    OfferDecision,
+    OfferPublic,
+    OfferUpdate,
+    RequestCreate,
+    RequestPublic,
+    RequestUpdate,
+)
+from app.services import etags, events, paging, reference
+from app.services.nodes import bad_filter, check_party_unchanged, values_of, writing_party
+
+CR = CooperationRequest.__table__  # type: ignore[attr-defined]
+CO = CooperationOffer.__table__  # type: ignore[attr-defined]
+
+PUBLIC_COLUMNS = (
+    CR.c.id, CR.c.party, CR.c.title, CR.c.problem, CR.c.objectives, CR.c.assistance_types, CR.c.subjects,
+    CR.c.gbf_targets, CR.c.countries, CR.c.start_date, CR.c.end_date, CR.c.contact, CR.c.status,
+    CR.c.created_at, CR.c.updated_at,
+)  # fmt: skip
+OFFER_COLUMNS = (
+    CO.c.id, CO.c.request_id, CO.c.provider_party, CO.c.provider_organization, CO.c.description, CO.c.contact,
+    CO.c.status, CO.c.created_at, CO.c.updated_at,
+)  # fmt: skip
+
+SORTS: dict[str, paging.SortKey] = {
+    "-updated_at": paging.SortKey("-updated_at", (CR.c.updated_at, CR.c.id), (datetime, uuid.UUID), True),
+    "updated_at": paging.SortKey("updated_at", (CR.c.updated_at, CR.c.id), (datetime, uuid.UUID)),
+}  # fmt: skip
+OFFER_SORT = paging.SortKey("created_at", (CO.c.created_at, CO.c.id), (datetime, uuid.UUID))
+DEFAULT_SORT = "-updated_at"
+STATUSES = ("open", "in-discussion", "matched", "closed")
+OFFERABLE = ("open", "in-discussion")  # a matched or closed request takes no new offers
+SCOPE = "cooperation:write"
+KIND, OFFER_KIND = "cooperation-request", "offer"
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    """The documented list filters."""
+
+    party: str | None = None
+    status: str | None = None
+    subject: str | None = None
+    gbf_target: str | None = None
+    updated_since: datetime | None = None
+
+
+def to_public(row: Any) -> dict[str, Any]:
+    """A row as the RequestPublic / OfferPublic shape."""
+    return dict(row._mapping)
+
+
+def visibility(principal: Principal) -> ColumnElement[bool]:
+    """Which requests the caller may see: all of them (no draft state; the hook stays for one)."""
+    return true()
+
+
+async def validate_filter(conn: AsyncConnection, f: RequestFilter) -> RequestFilter:
+    """Normalise filters and reject unknown values with a 400 that names them."""
+    if f.status is not None and f.status not in STATUSES:
+        raise bad_filter("status", f.status, STATUSES)
+    return RequestFilter(
+        party=await reference.check_party_filter(conn, f.party), status=f.status,
+        subject=await reference.check_term_filter(conn, "subject", f.subject),
+        gbf_target=await reference.check_term_filter(conn, "gbf_target", f.gbf_target),
+        updated_since=f.updated_since,
+    )  # fmt: skip
+
+
+def _where(principal: Principal, f: RequestFilter) -> list[ColumnElement[bool]]:
+    conds = [visibility(principal)]
+    if f.party:
+        conds.append(CR.c.party == f.party)
+    if f.status:
+        conds.append(CR.c.status == f.status)
+    if f.subject:
+        conds.append(CR.c.subjects.contains([f.subject]))
+    if f.gbf_target:
+        conds.append(CR.c.gbf_targets.contains([f.gbf_target]))
+    if f.updated_since:
+        conds.append(CR.c.updated_at >= f.updated_since)
+    return conds
+
+
+def sort_key(sort: str | None) -> paging.SortKey:
+    """Resolve a `sort` parameter."""
+    key = SORTS.get(sort or DEFAULT_SORT)
+    if key is None:
+        raise bad_filter("sort", str(sort), tuple(SORTS))
+    return key
+
+
+async def list_requests(
+    conn: AsyncConnection,
+    principal: Principal,
+    *,
+    filters: RequestFilter,
+    sort: str | None = None,
+    cursor: str | None = None,
+    limit: int = paging.DEFAULT_LIMIT,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A keyset page of cooperation requests (without offers), newest change first by default."""
+    paging.check_limit(limit)
+    key = sort_key(sort)
+    filters = await validate_filter(conn, filters)
+    stmt = paging.apply(select(*PUBLIC_COLUMNS).where(and_(*_where(principal, filters))), key, cursor, limit)
+    rows, next_cursor = paging.page((await conn.execute(stmt)).all(), key, limit,
+                                    lambda r: tuple(getattr(r, c.name) for c in key.columns))  # fmt: skip
+    return [to_public(r) for r in rows], next_cursor
+
+
+async def get_request(conn: Any, principal: Principal, request_id: uuid.UUID, *, lock: bool = False
+                      ) -> dict[str, Any]:  # fmt: skip
+    """One request with its offers (oldest first); `lock` takes a row lock inside a write transaction."""
+    stmt = select(*PUBLIC_COLUMNS).where(CR.c.id == request_id, visibility(principal))
+    row = (await conn.execute(stmt.with_for_update() if lock else stmt)).first()
+    if row is None:
+        raise NotFound(f"no cooperation request {request_id}")
+    request = to_public(row)
+    (request["offers"],) = await offers_for_requests(conn, [request_id])
+    return request
+
+
+async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
+    """Requests by id in the given order (None where missing), without offers; for DataLoaders."""
+    if not ids:
+        return []
+    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(CR.c.id.in_(ids), visibility(principal)))
+    found = {r.id: to_public(r) for r in rows}
+    return [found.get(i) for i in ids]
+
+
+async def requests_for_parties(
+    conn: AsyncConnection, principal: Principal, parties: list[str]
+) -> list[list[dict[str, Any]]]:
+    """Each Party's requests (newest change first), one list per given Party code; for DataLoaders."""
+    if not parties:
+        return []
+    stmt = (select(*PUBLIC_COLUMNS).where(CR.c.party.in_(set(parties)), visibility(principal))
+            .order_by(CR.c.updated_at.desc(), CR.c.id.desc()))  # fmt: skip
+    by_party: dict[str, list[dict[str, Any]]] = {}
+    for row in await conn.execute(stmt):
+        by_party.setdefault(row.party, []).append(to_public(row))
+    return [by_party.get(p, []) for p in parties]
+
+
+async def offers_for_requests(conn: Any, request_ids: list[uuid.UUID]) -> list[list[dict[str, Any]]]:
+    """Each request's offers (oldest first), one list per given request id; for DataLoaders."""
+    if not request_ids:
+        return []
+    stmt = (select(*OFFER_COLUMNS).where(CO.c.request_id.in_(set(request_ids)))
+            .order_by(CO.c.request_id, CO.c.created_at, CO.c.id))  # fmt: skip
+    by_id: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for row in await conn.execute(stmt):
+        by_id.setdefault(row.request_id, []).append(to_public(row))
+    return [by_id.get(i, []) for i in request_ids]
+
+
+async def list_offers(
+    conn: AsyncConnection, principal: Principal, request_id: uuid.UUID, *, cursor: str | None = None,
+    limit: int = paging.DEFAULT_LIMIT,
+) -> tuple[list[dict[str, Any]], str | None]:  # fmt: skip
+    """A keyset page of one request's offers, oldest first."""
+    paging.check_limit(limit)
+    exists = await conn.execute(select(CR.c.id).where(CR.c.id == request_id, visibility(principal)))
+    if exists.first() is None:
+        raise NotFound(f"no cooperation request {request_id}")
+    stmt = paging.apply(select(*OFFER_COLUMNS).where(CO.c.request_id == request_id), OFFER_SORT, cursor, limit)
+    rows, next_cursor = paging.page((await conn.execute(stmt)).all(), OFFER_SORT, limit,
+                                    lambda r: (r.created_at, r.id))  # fmt: skip
+    return [to_public(r) for r in rows], next_cursor
+
+
+async def get_offer(conn: Any, principal: Principal, request_id: uuid.UUID, offer_id: uuid.UUID) -> dict[str, Any]:
+    """One offer on a request."""
+    stmt = (select(*OFFER_COLUMNS).join(CR, CR.c.id == CO.c.request_id)
+            .where(CO.c.id == offer_id, CO.c.request_id == request_id, visibility(principal)))  # fmt: skip
+    row = (await conn.execute(stmt)).first()
+    if row is None:
+        raise NotFound(f"no offer {offer_id} on cooperation request {request_id}")
+    return to_public(row)
+
+
+# --- writes --------------------------------------------------------------------------------------------------
+
+
+def _check_dates(values: dict[str, Any], current: dict[str, Any] | None = None) -> None:
+    merged = {**(current or {}), **values}
+    start, end = merged.get("start_date"), merged.get("end_date")
+    if start and end and end < start:
+        raise Invalid.field(["body", "end_date"], "end_date is before start_date")
+
+
+def _request_event(op: str, request: dict[str, Any], detail: dict[str, Any] | None = None) -> events.Event:
+    return events.Event(action=f"{KIND}.{op}", kind=KIND, entity_id=str(request["id"]), party=request["party"],
+                        op=op, reindex=True, detail=detail)  # fmt: skip
+
+
+def _offer_event(action: str, op: str, offer: dict[str, Any]) -> events.Event:
+    return events.Event(action=f"offer.{action}", kind=OFFER_KIND, entity_id=str(offer["id"]),
+                        party=offer["provider_party"], op=op,
+                        detail={"request_id": str(offer["request_id"])})  # fmt: skip
+
+
+async def create_request(session: Any, principal: Principal, *, data: RequestCreate) -> dict[str, Any]:
+    """Create a request for the token's Party (the Secretariat names any Party)."""
+    principal.require(SCOPE)
+    conn = await session.connection()
+    values = values_of(data, partial=False)
+    values["party"] = await writing_party(conn, principal, data.party)
+    await reference.check_terms(conn, values)
+    now = await events.now(session)
+    row = (await session.execute(insert(CR).values(id=uuid.uuid4(), created_at=now, updated_at=now, **values)
+                                 .returning(*PUBLIC_COLUMNS))).one()  # fmt: skip
+    request = {**to_public(row), "offers": []}
+    await events.emit(session, principal, [_request_event("create", request)])
+    return request
+
+
+async def update_request(
+    session: Any,
+    principal: Principal,
+    request_id: uuid.UUID,
+    *,
+    data: RequestCreate | RequestUpdate,
+    if_match: str | None = None,
+) -> dict[str, Any]:
+    """Replace (RequestCreate, PUT) or patch (RequestUpdate, PATCH) a request of the caller's Party."""
+    principal.require(SCOPE)
+    current = await get_request(session, principal, request_id, lock=True)
+    principal.require_party(current["party"])
+    replace = isinstance(data, RequestCreate)
+    if replace:
+        check_party_unchanged(principal, current["party"], data.party)
+    etags.check_if_match(if_match, RequestPublic, current)
+    values = values_of(data, partial=not replace)
+    values.pop("party", None)
+    _check_dates(values, current)
+    await reference.check_terms(await session.connection(), values)
+    if not values:
+        return current
+    return await _touch_request(session, principal, current, values, op="update")
+
+
+async def _touch_request(session: Any, principal: Principal, current: dict[str, Any], values: dict[str, Any], *,
+                         op: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Write `values` (plus a fresh `updated_at`) to a locked request and emit its event."""
+    values = {**values, "updated_at": await events.now(session)}
+    row = (await session.execute(update(CR).where(CR.c.id == current["id"]).values(**values)
+                                 .returning(*PUBLIC_COLUMNS))).one()  # fmt: skip
+    request = to_public(row)
+    (request["offers"],) = await offers_for_requests(session, [request["id"]])
+    await events.emit(session, principal, [_request_event(op, request, detail)])
+    return request
+
+
+async def delete_request(session: Any, principal: Principal, request_id: uuid.UUID, *, if_match: str | None = None
+                         ) -> None:  # fmt: skip
+    """Delete a request of the caller's Party, with its offers."""
+    principal.require(SCOPE)
+    current = await get_request(session, principal, request_id, lock=True)
+    principal.require_party(current["party"])
+    etags.check_if_match(if_match, RequestPublic, current)
+    await session.execute(delete(CR).where(CR.c.id == request_id))
+    await events.emit(session, principal, [_request_event("delete", current)])
+
+
+async def create_offer(session: Any, principal: Principal, request_id: uuid.UUID, *, data: OfferCreate
+                       ) -> dict[str, Any]:  # fmt: skip
+    """Offer help on another Party's open request; the provider is the token's Party."""
+    principal.require(SCOPE)
+    current = await get_request(session, principal, request_id, lock=True)
+    if principal.party is not None and principal.party == current["party"]:
+        raise Forbidden(f"{principal.party} cannot offer on its own cooperation request")
+    if principal.party is None and not data.provider_organization:
+        raise Invalid.field(["body", "provider_organization"], "an offer made by the Secretariat names the "
+                                                               "providing organization")  # fmt: skip
+    if current["status"] not in OFFERABLE:
+        raise Conflict(f"cooperation request {request_id} is {current['status']} and takes no new offers")
+    values = values_of(data, partial=False)
+    now = await events.now(session)
+    row = (await session.execute(insert(CO).values(id=uuid.uuid4(), request_id=request_id, created_at=now,
+                                                   updated_at=now, provider_party=principal.party, **values)
+                                 .returning(*OFFER_COLUMNS))).one()  # fmt: skip
+    offer = to_public(row)
+    await events.emit(session, principal, [_offer_event("create", "create", offer)])
+    bump = {"status": "in-discussion"} if current["status"] == "open" else {}
+    await _touch_request(session, principal, current, bump, op="update", detail={"offer": str(offer["id"])})
+    return offer
+
+
+async def _locked_offer(session: Any, principal: Principal, request_id: uuid.UUID, offer_id: uuid.UUID
+                        ) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    request = await get_request(session, principal, request_id, lock=True)
+    offer = next((o for o in request["offers"] if o["id"] == offer_id), None)
+    if offer is None:
+        raise NotFound(f"no offer {offer_id} on cooperation request {request_id}")
+    return request, offer
+
+
+def _require_provider(principal: Principal, offer: dict[str, Any]) -> None:
+    if not (principal.is_secretariat or (principal.party and principal.party == offer["provider_party"])):
+        raise Forbidden(f"only the offering Party ({offer['provider_party'] or 'the Secretariat'}) changes this offer")
+
+
+def _require_proposed(offer: dict[str, Any]) -> None:
+    if offer["status"] != "proposed":
+        raise Conflict(f"offer {offer['id']} was already {offer['status']}")
+
+
+async def update_offer(
+    session: Any,
+    principal: Principal,
+    request_id: uuid.UUID,
+    offer_id: uuid.UUID,
+    *,
+    data: OfferUpdate,
+    if_match: str | None = None,
+) -> dict[str, Any]:
+    """The offering Party edits its own offer while it is still proposed."""
+    principal.require(SCOPE)
+    request, offer = await _locked_offer(session, principal, request_id, offer_id)
+    _require_provider(principal, offer)
+    etags.check_if_match(if_match, OfferPublic, offer)
+    _require_proposed(offer)
+    values = values_of(data, partial=True)
+    if not values:
+        return offer
+    values["updated_at"] = await events.now(session)
+    row = (await session.execute(update(CO).where(CO.c.id == offer_id).values(**values)
+                                 .returning(*OFFER_COLUMNS))).one()  # fmt: skip
+    offer = to_public(row)
+    await events.emit(session, principal, [_offer_event("update", "update", offer)])
+    await _touch_request(session, principal, request, {}, op="update", detail={"offer": str(offer_id)})
+    return offer
+
+
+async def withdraw_offer(session: Any, principal: Principal, request_id: uuid.UUID, offer_id: uuid.UUID, *,
+                         if_match: str | None = None) -> None:  # fmt: skip
+    """The offering Party withdraws (deletes) its own offer while it is still proposed."""
+    principal.require(SCOPE)
+    request, offer = await _locked_offer(session, principal, request_id, offer_id)
+    _require_provider(principal, offer)
+    etags.check_if_match(if_match, OfferPublic, offer)
+    _require_proposed(offer)
+    await session.execute(delete(CO).where(CO.c.id == offer_id))
+    await events.emit(session, principal, [_offer_event("withdraw", "delete", offer)])
+    await _touch_request(session, principal, request, {}, op="update", detail={"offer": str(offer_id)})
+
+
+async def decide_offer(
+    session: Any, principal: Principal, request_id: uuid.UUID, offer_id: uuid.UUID, *, data: OfferDecision
+) -> dict[str, Any]:
+    """The requester accepts or declines a proposed offer; accepting matches an open request."""
+    principal.require(SCOPE)
+    request, offer = await _locked_offer(session, principal, request_id, offer_id)
+    if not principal.is_secretariat and principal.party != request["party"]:
+        raise Forbidden(f"only the requesting Party ({request['party']}) accepts or declines offers")
+    _require_proposed(offer)
+    if request["status"] == "closed":
+        raise Conflict(f"cooperation request {request_id} is closed")
+    now = await events.now(session)
+    row = (await session.execute(update(CO).where(CO.c.id == offer_id).values(status=data.status, updated_at=now)
+                                 .returning(*OFFER_COLUMNS))).one()  # fmt: skip
+    offer = to_public(row)
+    action = "accept" if data.status == "accepted" else "decline"
+    await events.emit(session, principal, [_offer_event(action, "update", offer)])
+    bump = {"status": "matched"} if data.status == "accepted" and request["status"] in OFFERABLE else {}
+    await _touch_request(session, principal, request, bump, op="update", detail={"offer": str(offer_id)})
+    return offer

@@ -1,0 +1,275 @@
+"""COP / CP-MOP / NP-MOP decisions: reads (lists, single with paragraphs, DataLoader batches) and
+Secretariat writes."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, insert, select, true, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.auth.principal import Principal
+from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.models.decision import Decision, DecisionCreate, DecisionParagraph, DecisionPublic, DecisionUpdate
+from app.services import etags, events, paging, reference
+from app.services.nodes import bad_filter, values_of
+
+D = Decision.__table__  # type: ignore[attr-defined]
+DP = DecisionParagraph.__table__  # type: ignore[attr-defined]
+
+PUBLIC_COLUMNS = (
+    D.c.id, D.c.code, D.c.symbol, D.c.body, D.c.session, D.c.number, D.c.title, D.c.meeting, D.c.adopted_on,
+    D.c.status, D.c.subjects, D.c.gbf_targets, D.c.aichi_targets, D.c.url, D.c.created_at, D.c.updated_at,
+)  # fmt: skip
+PARAGRAPH_COLUMNS = (DP.c.number, DP.c.section, DP.c.type, DP.c.text, DP.c.actors, DP.c.status)
+
+SORTS: dict[str, paging.SortKey] = {
+    # Code order: COP-9-1 < COP-9-30 < COP-15-4 (body, then session and number as integers).
+    "code": paging.SortKey("code", (D.c.body, D.c.session, D.c.number, D.c.id), (str, int, int, uuid.UUID)),
+    "-adopted_on": paging.SortKey("-adopted_on", (D.c.adopted_on, D.c.id), (date, uuid.UUID), True, nullable=True),
+    "-updated_at": paging.SortKey("-updated_at", (D.c.updated_at, D.c.id), (datetime, uuid.UUID), True),
+}  # fmt: skip
+DEFAULT_SORT = "code"
+BODIES = ("COP", "CP-MOP", "NP-MOP")
+STATUSES = ("active", "elapsed", "superseded", "retired")
+SCOPE = "decisions:write"
+KIND = "decision"
+
+
+@dataclass(frozen=True)
+class DecisionFilter:
+    """The documented list filters."""
+
+    body: str | None = None
+    session: int | None = None
+    status: str | None = None
+    subject: str | None = None
+    gbf_target: str | None = None
+    updated_since: datetime | None = None
+
+
+def to_public(row: Any) -> dict[str, Any]:
+    """A row as the DecisionPublic shape (without paragraphs)."""
+    return dict(row._mapping)
+
+
+def visibility(principal: Principal) -> ColumnElement[bool]:
+    """Which decisions the caller may see: all of them (no draft state; the hook stays for one)."""
+    return true()
+
+
+async def validate_filter(conn: AsyncConnection, f: DecisionFilter) -> DecisionFilter:
+    """Normalise filters and reject unknown values with a 400 that names them."""
+    body = f.body.upper() if f.body else None
+    if body is not None and body not in BODIES:
+        raise bad_filter("body", str(f.body), BODIES)
+    if f.status is not None and f.status not in STATUSES:
+        raise bad_filter("status", f.status, STATUSES)
+    return DecisionFilter(
+        body=body, session=f.session, status=f.status,
+        subject=await reference.check_term_filter(conn, "subject", f.subject),
+        gbf_target=await reference.check_term_filter(conn, "gbf_target", f.gbf_target),
+        updated_since=f.updated_since,
+    )  # fmt: skip
+
+
+def _where(principal: Principal, f: DecisionFilter) -> list[ColumnElement[bool]]:
+    conds = [visibility(principal)]
+    if f.body:
+        conds.append(D.c.body == f.body)
+    if f.session is not None:
+        conds.append(D.c.session == f.session)
+    if f.status:
+        conds.append(D.c.status == f.status)
+    if f.subject:
+        conds.append(D.c.subjects.contains([f.subject]))
+    if f.gbf_target:
+        conds.append(D.c.gbf_targets.contains([f.gbf_target]))
+    if f.updated_since:
+        conds.append(D.c.updated_at >= f.updated_since)
+    return conds
+
+
+def sort_key(sort: str | None) -> paging.SortKey:
+    """Resolve a `sort` parameter."""
+    key = SORTS.get(sort or DEFAULT_SORT)
+    if key is None:
+        raise bad_filter("sort", str(sort), tuple(SORTS))
+    return key
+
+
+async def list_decisions(
+    conn: AsyncConnection,
+    principal: Principal,
+    *,
+    filters: DecisionFilter,
+    sort: str | None = None,
+    cursor: str | None = None,
+    limit: int = paging.DEFAULT_LIMIT,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A keyset page of decisions (without paragraphs), in code order by default."""
+    paging.check_limit(limit)
+    key = sort_key(sort)
+    filters = await validate_filter(conn, filters)
+    stmt = paging.apply(select(*PUBLIC_COLUMNS).where(and_(*_where(principal, filters))), key, cursor, limit)
+    rows, next_cursor = paging.page((await conn.execute(stmt)).all(), key, limit,
+                                    lambda r: tuple(getattr(r, c.name) for c in key.columns))  # fmt: skip
+    return [to_public(r) for r in rows], next_cursor
+
+
+def normalise_code(code: str) -> str:
+    """Decision codes are upper case (`cop-15-4` finds `COP-15-4`)."""
+    return code.strip().upper()
+
+
+async def get_decision(conn: AsyncConnection, principal: Principal, code: str) -> dict[str, Any]:
+    """One decision by code, with its paragraphs in order."""
+    row = (await conn.execute(select(*PUBLIC_COLUMNS).where(D.c.code == normalise_code(code),
+                                                            visibility(principal)))).first()  # fmt: skip
+    if row is None:
+        raise NotFound(f"no decision {code}")
+    decision = to_public(row)
+    (decision["paragraphs"],) = await paragraphs_for_decisions(conn, [decision["id"]])
+    return decision
+
+
+async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
+    """Decisions by id in the given order (None where missing), without paragraphs; for DataLoaders."""
+    if not ids:
+        return []
+    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(D.c.id.in_(ids), visibility(principal)))
+    found = {r.id: to_public(r) for r in rows}
+    return [found.get(i) for i in ids]
+
+
+async def get_many_by_code(
+    conn: AsyncConnection, principal: Principal, codes: list[str]
+) -> list[dict[str, Any] | None]:
+    """Decisions by code in the given order (None where missing), without paragraphs; for DataLoaders."""
+    if not codes:
+        return []
+    wanted = [normalise_code(c) for c in codes]
+    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(D.c.code.in_(wanted), visibility(principal)))
+    found = {r.code: to_public(r) for r in rows}
+    return [found.get(c) for c in wanted]
+
+
+async def paragraphs_for_decisions(conn: Any, decision_ids: list[uuid.UUID]) -> list[list[dict[str, Any]]]:
+    """Each decision's paragraphs by position, one list per given id; for DataLoaders."""
+    if not decision_ids:
+        return []
+    stmt = (select(DP.c.decision_id, *PARAGRAPH_COLUMNS).where(DP.c.decision_id.in_(set(decision_ids)))
+            .order_by(DP.c.decision_id, DP.c.position))  # fmt: skip
+    by_id: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for row in await conn.execute(stmt):
+        para = dict(row._mapping)
+        by_id.setdefault(para.pop("decision_id"), []).append(para)
+    return [by_id.get(i, []) for i in decision_ids]
+
+
+# --- writes (Secretariat only) -------------------------------------------------------------------------------
+
+
+def require_writer(principal: Principal) -> None:
+    """Decisions are the Secretariat's: a Party token is refused even when it holds the scope."""
+    principal.require(SCOPE)
+    if not principal.is_secretariat:
+        raise Forbidden("only a Secretariat token writes decisions")
+
+
+def _check_code(data: DecisionCreate) -> None:
+    expected = f"{data.body}-{data.session}-{data.number}"
+    if data.code != expected:
+        raise Invalid.field(["body", "code"], f"code '{data.code}' does not match body, session and number "
+                                              f"('{expected}')")  # fmt: skip
+
+
+async def _insert_paragraphs(session: Any, decision_id: uuid.UUID, paragraphs: list[dict[str, Any]]) -> None:
+    if paragraphs:
+        await session.execute(insert(DP), [{"decision_id": decision_id, "position": i, **p}
+                                           for i, p in enumerate(paragraphs, start=1)])  # fmt: skip
+
+
+async def _current(session: Any, principal: Principal, code: str) -> dict[str, Any]:
+    stmt = select(*PUBLIC_COLUMNS).where(D.c.code == normalise_code(code), visibility(principal))
+    row = (await session.execute(stmt.with_for_update())).first()
+    if row is None:
+        raise NotFound(f"no decision {code}")
+    decision = to_public(row)
+    (decision["paragraphs"],) = await paragraphs_for_decisions(session, [decision["id"]])
+    return decision
+
+
+def _event(op: str, decision: dict[str, Any]) -> events.Event:
+    return events.Event(action=f"decision.{op}", kind=KIND, entity_id=str(decision["id"]), party=None, op=op,
+                        reindex=True, detail={"code": decision["code"]})  # fmt: skip
+
+
+async def create_decision(session: Any, principal: Principal, *, data: DecisionCreate) -> dict[str, Any]:
+    """Create a decision with its paragraphs; a code already taken is a Conflict."""
+    require_writer(principal)
+    _check_code(data)
+    values = values_of(data, partial=False)
+    await reference.check_terms(await session.connection(), values)
+    paragraphs = values.pop("paragraphs")
+    now = await events.now(session)
+    stmt = (pg_insert(D).values(id=uuid.uuid4(), created_at=now, updated_at=now, **values)
+            .on_conflict_do_nothing(index_elements=["code"]).returning(*PUBLIC_COLUMNS))  # fmt: skip
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        raise Conflict(f"decision {data.code} already exists; PUT /api/v1/decisions/{data.code} to replace it",
+                       errors=[{"loc": ["body", "code"], "msg": "already exists", "type": "conflict"}])  # fmt: skip
+    decision = to_public(row)
+    await _insert_paragraphs(session, decision["id"], paragraphs)
+    (decision["paragraphs"],) = await paragraphs_for_decisions(session, [decision["id"]])
+    await events.emit(session, principal, [_event("create", decision)])
+    return decision
+
+
+async def update_decision(
+    session: Any,
+    principal: Principal,
+    code: str,
+    *,
+    data: DecisionCreate | DecisionUpdate,
+    if_match: str | None = None,
+) -> dict[str, Any]:
+    """Replace (DecisionCreate, PUT) or patch (DecisionUpdate, PATCH); paragraphs, when sent, replace all."""
+    require_writer(principal)
+    current = await _current(session, principal, code)
+    replace = isinstance(data, DecisionCreate)
+    if replace:
+        _check_code(data)
+        if data.code != current["code"]:
+            raise Invalid.field(["body", "code"], f"the code of decision {current['code']} cannot change")
+    etags.check_if_match(if_match, DecisionPublic, current)
+    values = values_of(data, partial=not replace)
+    await reference.check_terms(await session.connection(), values)
+    paragraphs = values.pop("paragraphs", None)
+    for fixed in ("code", "body", "session", "number"):
+        values.pop(fixed, None)
+    if not values and paragraphs is None:
+        return current
+    values["updated_at"] = await events.now(session)
+    row = (await session.execute(update(D).where(D.c.id == current["id"]).values(**values)
+                                 .returning(*PUBLIC_COLUMNS))).one()  # fmt: skip
+    decision = to_public(row)
+    if paragraphs is not None:
+        await session.execute(delete(DP).where(DP.c.decision_id == decision["id"]))
+        await _insert_paragraphs(session, decision["id"], paragraphs)
+    (decision["paragraphs"],) = await paragraphs_for_decisions(session, [decision["id"]])
+    await events.emit(session, principal, [_event("update", decision)])
+    return decision
+
+
+async def delete_decision(session: Any, principal: Principal, code: str, *, if_match: str | None = None) -> None:
+    """Delete a decision and its paragraphs."""
+    require_writer(principal)
+    current = await _current(session, principal, code)
+    etags.check_if_match(if_match, DecisionPublic, current)
+    await session.execute(delete(D).where(D.c.id == current["id"]))
+    await events.emit(session, principal, [_event("delete", current)])

@@ -1,0 +1,509 @@
+"""Record writes and the CHM life cycle: draft → pending → published (revision +1) → withdrawn.
+
+Editing a published record makes a working draft (`record_drafts`); the head row keeps the published
+content until the draft is published. Every published revision is kept in `record_revisions`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import update as sa_update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from app.auth.principal import Principal
+from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound, TooLarge
+from app.models.record import CONTENT_FIELDS, RecordContentIn, RecordCreate, RecordPublic, RecordUpdate
+from app.services import etags, reference
+from app.services import records as reads
+from app.services.events import Event, emit, now
+
+R, RD, RR = reads.R, reads.RD, reads.RR
+BULK_MAX = 1000
+
+
+def _content(data: RecordContentIn | dict[str, Any]) -> dict[str, Any]:
+    """The content fields of a validated body, as JSON-ready values."""
+    dumped = data.model_dump(mode="json") if isinstance(data, RecordContentIn) else data
+    content = {k: dumped.get(k) for k in CONTENT_FIELDS}
+    for key in ("languages", "links", "keywords", "subjects", "gbf_targets", "aichi_targets", "countries"):
+        content[key] = content[key] or []
+    if key_list := content.get("countries"):
+        content["countries"] = [c.upper() for c in key_list]
+    return content
+
+
+def _columns(content: dict[str, Any]) -> dict[str, Any]:
+    """Content as head-row column values (dates as date objects)."""
+    cols = dict(content)
+    pub = cols.get("publication_date")
+    if isinstance(pub, str):
+        cols["publication_date"] = date.fromisoformat(pub)
+    return cols
+
+
+def _fingerprint(content: dict[str, Any]) -> bytes:
+    return orjson.dumps({k: content.get(k) for k in CONTENT_FIELDS}, option=orjson.OPT_SORT_KEYS)
+
+
+def _head_content(row: Any) -> dict[str, Any]:
+    data = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
+    content = {k: data.get(k) for k in CONTENT_FIELDS}
+    if isinstance(content.get("publication_date"), date):
+        content["publication_date"] = content["publication_date"].isoformat()
+    return content
+
+
+async def _check(session: Any, content: dict[str, Any], loc: tuple[str | int, ...] = ("body",)) -> None:
+    await reference.check_terms(await session.connection(), content, loc=loc)
+
+
+async def _resolve_party(session: Any, principal: Principal, party: str | None) -> str:
+    code = (party or principal.party or "").upper()
+    if not code:
+        raise Invalid.field(("body", "party"), "party is required for Secretariat tokens")
+    if code not in await reference.party_codes(await session.connection()):
+        raise Invalid.field(("body", "party"), f"unknown Party code '{code}'")
+    principal.require_party(code)
+    return code
+
+
+async def _lock_head(session: Any, principal: Principal, record_id: uuid.UUID) -> Any:
+    row = (await session.execute(select(*reads.PUBLIC_COLUMNS).where(R.c.id == record_id).with_for_update())).first()
+    if row is None or (row.status != "published" and not principal.can_see_unpublished(row.party)):
+        raise NotFound(f"no record {record_id}")
+    principal.require_party(row.party)
+    return row
+
+
+async def _view(session: Any, principal: Principal, record_id: uuid.UUID) -> dict[str, Any]:
+    """The caller's view of a record after a write (working draft when there is one)."""
+    conn = await session.connection()
+    head = await reads.get_record(conn, principal, record_id)
+    if head["revision"] and head.get("draft_status"):
+        return await reads.get_working(conn, principal, record_id)
+    return head
+
+
+async def _external_id_free(session: Any, party: str, external_id: str | None, record_id: uuid.UUID | None) -> None:
+    if external_id is None:
+        return
+    stmt = select(R.c.id).where(R.c.party == party, R.c.external_id == external_id)
+    found = (await session.execute(stmt)).scalar_one_or_none()
+    if found is not None and found != record_id:
+        raise Conflict(
+            f"{party} already has a record with external_id '{external_id}' ({found}); "
+            "update it, or use POST /api/v1/records/bulk to upsert",
+            errors=[{"loc": ["body", "external_id"], "msg": "already used by another record", "type": "conflict"}],
+        )
+
+
+async def create(session: Any, principal: Principal, data: RecordCreate) -> dict[str, Any]:
+    """Create a draft record for the caller's Party (or, for the Secretariat, the Party named)."""
+    principal.require("records:write")
+    party = await _resolve_party(session, principal, data.party)
+    content = _content(data)
+    await _check(session, content)
+    await _external_id_free(session, party, data.external_id, None)
+    at = await now(session)
+    record_id = uuid.uuid4()
+    await session.execute(
+        insert(R).values(
+            id=record_id,
+            party=party,
+            status="draft",
+            revision=0,
+            external_id=data.external_id,
+            created_at=at,
+            updated_at=at,
+            **_columns(content),
+        )
+    )
+    await emit(session, principal, [Event("record.create", "record", str(record_id), party, op="create", public=False)])
+    return await _view(session, principal, record_id)
+
+
+async def update(
+    session: Any,
+    principal: Principal,
+    record_id: uuid.UUID,
+    data: RecordCreate | RecordUpdate,
+    *,
+    partial: bool,
+    if_match: str | None = None,
+) -> dict[str, Any]:
+    """Edit a record (PUT replaces, PATCH merges); a published record gets a working draft instead."""
+    principal.require("records:write")
+    row = await _lock_head(session, principal, record_id)
+    conn = await session.connection()
+    current_view = await reads.get_record(conn, principal, record_id)
+    if if_match is not None:
+        working = await _view(session, principal, record_id)
+        if not (
+            etags.matches(if_match, etags.etag(RecordPublic, current_view))
+            or etags.matches(if_match, etags.etag(RecordPublic, working))
+        ):
+            etags.check_if_match(if_match, RecordPublic, working)
+    body = data.model_dump(exclude_unset=True, mode="json")
+    if "party" in body and body["party"] and body["party"].upper() != row.party:
+        raise Forbidden(f"a record cannot move from {row.party} to another Party")
+    draft = None
+    if row.revision:
+        draft = (await session.execute(select(RD.c.content).where(RD.c.record_id == record_id))).first()
+    base = dict(draft.content) if draft is not None else _head_content(row)
+    if partial:
+        content = {**base, **{k: v for k, v in body.items() if k in CONTENT_FIELDS}}
+        if "title" in body and body["title"] is None:
+            raise Invalid.field(("body", "title"), "title cannot be removed")
+        content = _content(RecordContentIn.model_validate({k: v for k, v in content.items() if v is not None}))
+    else:
+        content = _content(data)  # type: ignore[arg-type]
+    await _check(session, content)
+    external_id = body.get("external_id", row.external_id) if partial else body.get("external_id")
+    await _external_id_free(session, row.party, external_id, record_id)
+    at = await now(session)
+    if row.revision:  # published or withdrawn: the public content stays; edit the working draft
+        stmt = pg_insert(RD).values(record_id=record_id, status="draft", content=content, created_at=at, updated_at=at)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["record_id"], set_={"content": content, "status": "draft", "updated_at": at}
+            )
+        )
+        if external_id != row.external_id:
+            await session.execute(sa_update(R).where(R.c.id == record_id).values(external_id=external_id))
+    else:
+        await session.execute(
+            sa_update(R)
+            .where(R.c.id == record_id)
+            .values(status="draft", external_id=external_id, updated_at=at, **_columns(content))
+        )
+    await emit(
+        session,
+        principal,
+        [
+            Event(
+                "record.update",
+                "record",
+                str(record_id),
+                row.party,
+                op="update",
+                before_revision=row.revision,
+                after_revision=row.revision,
+                public=False,
+            )
+        ],
+    )
+    return await _view(session, principal, record_id)
+
+
+async def submit(session: Any, principal: Principal, record_id: uuid.UUID) -> dict[str, Any]:
+    """Submit a draft for publication (status pending)."""
+    principal.require("records:write")
+    row = await _lock_head(session, principal, record_id)
+    at = await now(session)
+    if row.revision:
+        res = await session.execute(
+            sa_update(RD)
+            .where(RD.c.record_id == record_id, RD.c.status == "draft")
+            .values(status="pending", updated_at=at)
+        )
+        if res.rowcount == 0:
+            raise Conflict("there is no draft to submit: edit the record first")
+    elif row.status == "draft":
+        await session.execute(sa_update(R).where(R.c.id == record_id).values(status="pending", updated_at=at))
+    else:
+        raise Conflict(f"a {row.status} record cannot be submitted")
+    await emit(
+        session,
+        principal,
+        [
+            Event(
+                "record.submit",
+                "record",
+                str(record_id),
+                row.party,
+                op="update",
+                before_revision=row.revision,
+                after_revision=row.revision,
+                public=False,
+            )
+        ],
+    )
+    return await _view(session, principal, record_id)
+
+
+@dataclass
+class _Publish:
+    record_id: uuid.UUID
+    party: str
+    before: int
+    content: dict[str, Any]
+    from_draft: bool
+    events: list[Event] = field(default_factory=list)
+
+
+async def _apply_publish(session: Any, principal: Principal, items: list[_Publish], at: datetime) -> None:
+    """Make `items` public: head content, revision +1, revision snapshot, draft removed. Batched."""
+    if not items:
+        return
+    await session.execute(
+        sa_update(R)
+        .where(R.c.id == bindparam("b_id"))
+        .values(
+            status="published",
+            revision=R.c.revision + 1,
+            updated_at=at,
+            published_at=at,
+            withdrawn_at=None,
+            **{k: bindparam(f"b_{k}") for k in CONTENT_FIELDS},
+        ),
+        [{"b_id": p.record_id, **{f"b_{k}": v for k, v in _columns(p.content).items()}} for p in items],
+        execution_options={"synchronize_session": False},
+    )
+    await session.execute(
+        insert(RR),
+        [
+            {
+                "record_id": p.record_id,
+                "revision": p.before + 1,
+                "content": p.content,
+                "published_at": at,
+                "published_by": principal.label,
+            }
+            for p in items
+        ],
+    )
+    drafted = [p.record_id for p in items if p.from_draft]
+    if drafted:
+        await session.execute(delete(RD).where(RD.c.record_id.in_(drafted)))
+
+
+def _publish_event(p: _Publish) -> Event:
+    return Event(
+        "record.publish",
+        "record",
+        str(p.record_id),
+        p.party,
+        op="publish",
+        before_revision=p.before,
+        after_revision=p.before + 1,
+        reindex=True,
+    )
+
+
+async def publish(session: Any, principal: Principal, record_id: uuid.UUID) -> dict[str, Any]:
+    """Publish the record (or its working draft) as a new revision."""
+    principal.require("records:publish")
+    row = await _lock_head(session, principal, record_id)
+    if row.revision:
+        draft = (await session.execute(select(RD.c.content).where(RD.c.record_id == record_id))).first()
+        if draft is None:
+            if row.status == "withdrawn":  # republish the last revision as a new one
+                item = _Publish(record_id, row.party, row.revision, _head_content(row), False)
+            else:
+                raise Conflict("nothing to publish: the record is published and has no working draft")
+        else:
+            item = _Publish(record_id, row.party, row.revision, dict(draft.content), True)
+    else:
+        item = _Publish(record_id, row.party, 0, _head_content(row), False)
+    await _apply_publish(session, principal, [item], await now(session))
+    await emit(session, principal, [_publish_event(item)])
+    return await _view(session, principal, record_id)
+
+
+async def withdraw(session: Any, principal: Principal, record_id: uuid.UUID) -> dict[str, Any]:
+    """Take a published record out of public view, leaving a tombstone."""
+    principal.require("records:publish")
+    row = await _lock_head(session, principal, record_id)
+    if row.status != "published":
+        raise Conflict(f"only published records can be withdrawn (this one is {row.status})")
+    at = await now(session)
+    await session.execute(
+        sa_update(R).where(R.c.id == record_id).values(status="withdrawn", withdrawn_at=at, updated_at=at)
+    )
+    await emit(
+        session,
+        principal,
+        [
+            Event(
+                "record.withdraw",
+                "record",
+                str(record_id),
+                row.party,
+                op="withdraw",
+                before_revision=row.revision,
+                after_revision=row.revision,
+                reindex=True,
+            )
+        ],
+    )
+    return await _view(session, principal, record_id)
+
+
+def _error(exc: AppError | ValidationError) -> dict[str, Any]:
+    if isinstance(exc, ValidationError):
+        errs = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        return {
+            "code": "INVALID",
+            "detail": "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errs),
+            "errors": errs,
+        }
+    return {"code": exc.code, "detail": exc.detail, "errors": exc.errors or None}
+
+
+async def bulk_upsert(
+    session: Any, principal: Principal, items: list[Any], *, publish: bool = False
+) -> list[dict[str, Any]]:
+    """Upsert up to 1,000 records by (party, external_id); one result per item, in input order.
+
+    Invalid items are reported and skipped; the valid ones land in the same transaction.
+    """
+    principal.require("records:write")
+    if publish:
+        principal.require("records:publish")
+    if len(items) > BULK_MAX:
+        raise TooLarge(f"a batch holds at most {BULK_MAX} records (got {len(items)}); split it")
+    conn = await session.connection()
+    results: list[dict[str, Any]] = [{"external_id": None, "id": None, "status": "error", "error": None} for _ in items]
+    parsed: list[tuple[int, str, RecordCreate, dict[str, Any]]] = []
+    seen: set[tuple[str, str]] = set()
+    known_parties = await reference.party_codes(conn)
+    for i, raw in enumerate(items):
+        ext = raw.get("external_id") if isinstance(raw, dict) else None
+        results[i]["external_id"] = ext if isinstance(ext, str) else None
+        try:
+            if not isinstance(raw, dict):
+                raise Invalid.field(("items", i), "each item must be a JSON object")
+            data = RecordCreate.model_validate(raw)
+            if not data.external_id:
+                raise Invalid.field(
+                    ("items", i, "external_id"), "external_id is required in bulk (it is the upsert key)"
+                )
+            party = (data.party or principal.party or "").upper()
+            if not party:
+                raise Invalid.field(("items", i, "party"), "party is required for Secretariat tokens")
+            if party not in known_parties:
+                raise Invalid.field(("items", i, "party"), f"unknown Party code '{party}'")
+            principal.require_party(party)
+            if (party, data.external_id) in seen:
+                raise Invalid.field(("items", i, "external_id"), "duplicate external_id in this batch")
+            seen.add((party, data.external_id))
+            content = _content(data)
+            await reference.check_terms(conn, content, loc=("items", i))
+            parsed.append((i, party, data, content))
+        except (AppError, ValidationError) as exc:
+            results[i]["error"] = _error(exc)
+    if not parsed:
+        return results
+
+    keys = [(party, data.external_id) for _, party, data, _ in parsed]
+    existing_rows = (
+        await session.execute(
+            select(*reads.PUBLIC_COLUMNS)
+            .where(R.c.party.in_({k[0] for k in keys}), R.c.external_id.in_({k[1] for k in keys}))
+            .with_for_update()
+        )
+    ).all()
+    existing = {(r.party, r.external_id): r for r in existing_rows}
+    drafts: dict[uuid.UUID, Any] = {}
+    published_ids = [r.id for r in existing_rows if r.revision]
+    if published_ids:
+        drafts = {
+            r.record_id: r
+            for r in await session.execute(
+                select(RD.c.record_id, RD.c.content).where(RD.c.record_id.in_(published_ids))
+            )
+        }
+
+    at = await now(session)
+    new_heads: list[dict[str, Any]] = []
+    head_updates: list[dict[str, Any]] = []
+    draft_upserts: list[dict[str, Any]] = []
+    to_publish: list[_Publish] = []
+    events: list[Event] = []
+    for i, party, data, content in parsed:
+        row = existing.get((party, data.external_id))
+        fp = _fingerprint(content)
+        if row is None:
+            rid = uuid.uuid4()
+            new_heads.append(
+                {
+                    "id": rid,
+                    "party": party,
+                    "status": "draft",
+                    "revision": 0,
+                    "external_id": data.external_id,
+                    "created_at": at,
+                    "updated_at": at,
+                    **_columns(content),
+                }
+            )
+            events.append(Event("record.create", "record", str(rid), party, op="create", public=False))
+            if publish:
+                to_publish.append(_Publish(rid, party, 0, content, False))
+            results[i].update(id=rid, status="created")
+            continue
+        rid = row.id
+        results[i]["id"] = rid
+        draft = drafts.get(rid)
+        public_same = row.revision and row.status == "published" and _fingerprint(_head_content(row)) == fp
+        if publish:
+            if public_same and draft is None:
+                results[i]["status"] = "unchanged"
+                continue
+            to_publish.append(_Publish(rid, party, row.revision, content, draft is not None))
+            results[i]["status"] = "updated"
+            continue
+        working = dict(draft.content) if draft is not None else (None if row.revision else _head_content(row))
+        if (working is not None and _fingerprint(working) == fp) or (working is None and public_same):
+            results[i]["status"] = "unchanged"
+            continue
+        if row.revision:
+            draft_upserts.append(
+                {"record_id": rid, "status": "draft", "content": content, "created_at": at, "updated_at": at}
+            )
+        else:
+            head_updates.append({"b_id": rid, **{f"b_{k}": v for k, v in _columns(content).items()}})
+        events.append(
+            Event(
+                "record.update",
+                "record",
+                str(rid),
+                party,
+                op="update",
+                before_revision=row.revision,
+                after_revision=row.revision,
+                public=False,
+            )
+        )
+        results[i]["status"] = "updated"
+
+    if new_heads:
+        await session.execute(insert(R), new_heads)
+    if head_updates:
+        await session.execute(
+            sa_update(R)
+            .where(R.c.id == bindparam("b_id"))
+            .values(status="draft", updated_at=at, **{k: bindparam(f"b_{k}") for k in CONTENT_FIELDS}),
+            head_updates,
+            execution_options={"synchronize_session": False},
+        )
+    if draft_upserts:
+        stmt = pg_insert(RD)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["record_id"],
+                set_={"content": stmt.excluded.content, "status": "draft", "updated_at": stmt.excluded.updated_at},
+            ),
+            draft_upserts,
+        )
+    await _apply_publish(session, principal, to_publish, at)
+    events.extend(_publish_event(p) for p in to_publish)
+    await emit(session, principal, events)
+    return results

@@ -1,1 +1,0 @@
-"""Test helpers for tokens (implemented with the tokens service)."""
