@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__, db, openapi, problems
-from app.middleware import RequestIdMiddleware
+from app.middleware import RateLimitMiddleware, RequestIdMiddleware
 from app.routers import cooperation, decisions, health, nodes, records, reference, tokens
 from app.settings import get_settings
 
@@ -29,11 +29,20 @@ def create_app() -> FastAPI:
     app = FastAPI(title="chm-api", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url="/redoc")
     problems.install(app)
     openapi.install(app)
-    for router in (health.router, reference.router, records.router, tokens.router, nodes.router,
-                   decisions.router, cooperation.router):
+    for router in (
+        health.router,
+        reference.router,
+        records.router,
+        tokens.router,
+        nodes.router,
+        decisions.router,
+        cooperation.router,
+    ):
         app.include_router(router)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                        allow_headers=["*"], expose_headers=["ETag", "Link", "X-Request-ID", "Retry-After"])  # fmt: skip
+    if settings.rate_limit_per_minute > 0:
+        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
     app.add_middleware(RequestIdMiddleware)
     return app
 

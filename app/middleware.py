@@ -1,17 +1,23 @@
-"""Pure ASGI middleware: request ids and access logs (cheaper than BaseHTTPMiddleware)."""
+"""Pure ASGI middleware (cheaper than BaseHTTPMiddleware): request ids, access logs, metrics, rate limits."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import time
 import uuid
 from typing import Any
+
+import orjson
+
+from app import metrics
 
 log = logging.getLogger("chm.access")
 
 
 class RequestIdMiddleware:
-    """Propagate or mint `X-Request-ID`, and log each request as one structured line."""
+    """Propagate or mint `X-Request-ID`, count and time each request, log it as one structured line."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -35,14 +41,69 @@ class RequestIdMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id)]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - start
+            route = getattr(scope.get("route"), "path", "unmatched")
+            metrics.REQUESTS.labels(scope["method"], route, str(status)).inc()
+            metrics.LATENCY.labels(scope["method"], route).observe(elapsed)
             if log.isEnabledFor(logging.INFO):
                 log.info("request", extra={"request_id": request_id.decode(errors="replace"),
                                            "method": scope["method"], "path": scope["path"], "status": status,
-                                           "ms": round((time.perf_counter() - start) * 1000, 2)})  # fmt: skip
+                                           "ms": round(elapsed * 1000, 2)})  # fmt: skip
+
+
+class RateLimitMiddleware:
+    """A token bucket per caller (bearer token, else client address): 429 + Retry-After when empty.
+
+    Per process: with N workers the effective limit is N times the setting.
+    """
+
+    def __init__(self, app: Any, *, per_minute: int, burst: int | None = None) -> None:
+        self.app = app
+        self.rate = per_minute / 60.0
+        self.capacity = float(burst or max(per_minute // 6, 10))
+        self.buckets: dict[bytes, tuple[float, float]] = {}
+        self.last_sweep = time.monotonic()
+
+    def _key(self, scope: dict[str, Any]) -> bytes:
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                return b"t:" + hashlib.blake2b(value, digest_size=12).digest()
+        client = scope.get("client")
+        return b"a:" + (client[0].encode() if client else b"-")
+
+    def _take(self, key: bytes, now: float) -> float:
+        """Take one token; 0 when allowed, else seconds until one is available."""
+        tokens, at = self.buckets.get(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - at) * self.rate)
+        if tokens >= 1:
+            self.buckets[key] = (tokens - 1, now)
+            return 0.0
+        self.buckets[key] = (tokens, now)
+        return (1 - tokens) / self.rate
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or self.rate <= 0 or scope["path"] in ("/healthz", "/readyz", "/metrics"):
+            await self.app(scope, receive, send)
+            return
+        now = time.monotonic()
+        if now - self.last_sweep > 60:  # forget idle callers
+            self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < 300}
+            self.last_sweep = now
+        wait = self._take(self._key(scope), now)
+        if not wait:
+            await self.app(scope, receive, send)
+            return
+        metrics.RATE_LIMITED.inc()
+        retry = max(1, math.ceil(wait))
+        body = orjson.dumps({"type": "/problems/rate_limited", "title": "Too many requests", "status": 429,
+                             "detail": f"rate limit exceeded; retry in {retry} s", "code": "RATE_LIMITED"})  # fmt: skip
+        await send({"type": "http.response.start", "status": 429,
+                    "headers": [(b"content-type", b"application/problem+json"), (b"retry-after", str(retry).encode()),
+                                (b"content-length", str(len(body)).encode())]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 os.environ.setdefault("CHM_ENV", "test")
 os.environ.setdefault("CHM_LOG_LEVEL", "WARNING")
+os.environ.setdefault("CHM_RATE_LIMIT_PER_MINUTE", "0")  # tests/routers/test_platform.py turns it on
 
 from app import db
 from app.settings import get_settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 from fastapi import APIRouter, Response
 
-from app import db
+from app import db, metrics
 from app.services import health as health_service
 
 router = APIRouter(tags=["health"])
@@ -29,3 +29,10 @@ async def readyz() -> Response:
             "checks": {"database": f"error: {type(exc).__name__}", "migrations": "unknown"},
         }
     return Response(orjson.dumps(result), status_code=200 if result["ok"] else 503, media_type="application/json")
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def prometheus_metrics() -> Response:
+    """Request counts and latencies, search sync backlog and lag."""
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)

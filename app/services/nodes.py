@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
-from pydantic_core import Url
-from sqlalchemy import ColumnElement, and_, delete, insert, select, true, update
+from pydantic import AnyUrl, BaseModel
+from sqlalchemy import ColumnElement, and_, delete, insert, null, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
@@ -162,15 +161,15 @@ def check_party_unchanged(principal: Principal, current: str, party: str | None)
 
 
 def values_of(model: BaseModel, *, partial: bool) -> dict[str, Any]:
-    """Column values from a write schema: URLs as text, contacts without empty keys."""
+    """Column values from a write schema: URLs as text, contacts without empty keys, SQL NULL (not JSON null)."""
     data = model.model_dump(exclude_unset=partial)
     out: dict[str, Any] = {}
     for k, v in data.items():
-        if isinstance(v, Url):
+        if isinstance(v, AnyUrl):
             v = str(v)
         elif isinstance(v, dict) and k in ("focal_point", "contact"):
             v = {ck: cv for ck, cv in v.items() if cv is not None} or None
-        out[k] = v
+        out[k] = null() if v is None else v
     return out
 
 

@@ -1,0 +1,19 @@
+"""Prometheus metrics: request counts and latencies by route template, plus gauges others register."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+REQUESTS = Counter("chm_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram(
+    "chm_http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+RATE_LIMITED = Counter("chm_rate_limited_total", "Requests refused with 429")
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text and its content type."""
+    return generate_latest(), CONTENT_TYPE_LATEST

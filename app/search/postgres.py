@@ -1,0 +1,332 @@
+"""The embedded search backend: one PostgreSQL table with a weighted, per-language tsvector (GIN), trigram titles
+for typo tolerance, `unaccent`, `ts_headline` highlights and facet counts.
+
+Ranking is bounded: a query takes at most `candidates` rows from the GIN match (`LIMIT`, no sort), ranks only those
+with `ts_rank`, and counts facets over them, so a very common term costs no more than a rare one. When full text
+finds (almost) nothing, trigram similarity on titles catches typos (`biodiversty` → "Biodiversity ...").
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import AsyncIterator, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    bindparam,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app import db
+from app.search.backend import Document, EngineError, SearchBackend, SearchQuery, SearchResult
+
+TABLE_NAME = "search_documents"
+BUILD_NAME = "search_documents_new"
+CONFIGS = {"en": "english", "fr": "french", "es": "spanish", "ru": "russian", "ar": "arabic", "zh": "simple"}
+ARRAY_FACETS = ("subjects", "gbf_targets")
+TYPO_MIN_QUERY = 4  # shorter queries make trigram matches noise
+WEAK_MATCH = 3  # fewer full-text hits than this on the first page: add trigram (typo) matches after them
+
+
+def _table(name: str) -> Table:
+    return Table(
+        name, MetaData(),
+        Column("key", Text, primary_key=True), Column("kind", Text), Column("entity_id", Text), Column("uid", Text),
+        Column("party", Text), Column("type", Text), Column("revision", Integer), Column("title", JSONB),
+        Column("summary", JSONB), Column("body", JSONB), Column("keywords", ARRAY(Text)),
+        Column("subjects", ARRAY(Text)), Column("gbf_targets", ARRAY(Text)), Column("languages", ARRAY(Text)),
+        Column("date", Date), Column("updated_at", DateTime(timezone=True)),
+        Column("indexed_at", DateTime(timezone=True)),
+    )  # fmt: skip
+
+
+DOCS = _table(TABLE_NAME)
+WRITE_COLUMNS = [c.name for c in DOCS.columns if c.name != "indexed_at"]
+
+_CFG_CASE = "CASE {col} " + " ".join(f"WHEN '{k}' THEN '{v}'::regconfig" for k, v in CONFIGS.items()) + " END"
+# websearch_to_tsquery under every language configuration, OR-ed: documents carry lexemes of each language's
+# own stemmer, and the query's language is unknown (`lang` picks the display language, it does not filter).
+_TSQUERY = " || ".join(
+    f"websearch_to_tsquery('{cfg}'::regconfig, public.chm_unaccent(:q))" for cfg in dict.fromkeys(CONFIGS.values())
+)
+
+
+def _row(doc: Document) -> dict[str, Any]:
+    row = {c: doc.get(c) for c in WRITE_COLUMNS if c not in ("entity_id", "body")}
+    row["entity_id"] = doc["id"]
+    row["body"] = doc.get("text") or {}
+    for c in ("title", "summary", "body"):
+        row[c] = row[c] or {}
+    for c in ("keywords", "subjects", "gbf_targets", "languages"):
+        row[c] = list(row[c] or [])
+    row["date"] = date.fromisoformat(doc["date"]) if doc.get("date") else None
+    row["updated_at"] = datetime.fromisoformat(doc["updated_at"]) if doc.get("updated_at") else None
+    return row
+
+
+def _document(row: Mapping[str, Any]) -> Document:
+    return {"key": row["key"], "kind": row["kind"], "id": row["entity_id"], "uid": row["uid"], "party": row["party"],
+            "type": row["type"], "revision": row["revision"], "title": row["title"], "summary": row["summary"],
+            "text": row["body"], "keywords": row["keywords"], "subjects": row["subjects"],
+            "gbf_targets": row["gbf_targets"], "languages": row["languages"],
+            "date": row["date"].isoformat() if row["date"] else None,
+            "updated_at": row["updated_at"].isoformat() if row["updated_at"] else None}  # fmt: skip
+
+
+def _filters(query: SearchQuery, params: dict[str, Any]) -> str:
+    conds = []
+    for name in ("kind", "party", "type"):
+        value = getattr(query, name)
+        if value is not None:
+            params[f"f_{name}"] = value
+            conds.append(f"d.{name} = :f_{name}")
+    for name, column in (("subject", "subjects"), ("gbf_target", "gbf_targets")):
+        value = getattr(query, name)
+        if value is not None:
+            params[f"f_{name}"] = value
+            conds.append(f"d.{column} @> ARRAY[CAST(:f_{name} AS text)]")
+    return " AND ".join(conds) or "true"
+
+
+def _facet_sql(facets: tuple[str, ...]) -> str:
+    cols = []
+    for f in facets:
+        if f in ARRAY_FACETS:
+            src = f"SELECT v, count(*) AS n FROM cand, unnest(cand.{f}) AS v GROUP BY v"
+        else:
+            src = f"SELECT {f} AS v, count(*) AS n FROM cand WHERE {f} IS NOT NULL GROUP BY {f}"
+        cols.append(f"(SELECT coalesce(jsonb_object_agg(v, n), '{{}}'::jsonb) FROM "
+                    f"({src} ORDER BY n DESC, v LIMIT 100) f) AS facet_{f}")  # fmt: skip
+    return "".join(", " + c for c in cols)
+
+
+_DISPLAY_LANG = (
+    "CASE WHEN d.title ? :lang THEN :lang WHEN d.title ? 'en' THEN 'en' "
+    "ELSE (SELECT min(k) FROM jsonb_object_keys(d.title) AS k) END"
+)
+_HIT_FIELDS = (
+    "'kind', d.kind, 'id', d.entity_id, 'uid', d.uid, 'party', d.party, 'type', d.type, 'revision', d.revision, "
+    "'date', d.date, 'title', d.title->>hl.l, 'lang', hl.l, 'score', p.rank"
+)
+_HEADLINE = 'StartSel=<em>, StopSel=</em>, MaxFragments=2, MaxWords=30, MinWords=10, FragmentDelimiter=" … "'
+
+
+def _fts_sql(query: SearchQuery, params: dict[str, Any]) -> str:
+    where = _filters(query, params)
+    cfg = _CFG_CASE.format(col="hl.l")
+    return f"""
+        WITH q AS (SELECT {_TSQUERY} AS query),
+        cand AS MATERIALIZED (
+            SELECT d.key, d.kind, d.party, d.type, d.subjects, d.gbf_targets, d.date, ts_rank(d.tsv, q.query, 1) AS rank
+            FROM {TABLE_NAME} d, q WHERE d.tsv @@ q.query AND {where} LIMIT :cap
+        ),
+        page AS (SELECT key, rank, date FROM cand ORDER BY rank DESC, date DESC NULLS LAST, key
+                 LIMIT :limit OFFSET :offset)
+        SELECT (SELECT count(*) FROM cand) AS total,
+               (SELECT coalesce(jsonb_agg(jsonb_build_object({_HIT_FIELDS},
+                    'highlights', jsonb_strip_nulls(jsonb_build_object(
+                        'title', ts_headline({cfg}, d.title->>hl.l, q.query, 'HighlightAll=true, StartSel=<em>, StopSel=</em>'),
+                        'text', ts_headline({cfg}, NULLIF(left(coalesce(d.summary->>hl.l, d.body->>hl.l, ''), 2000), ''),
+                                            q.query, '{_HEADLINE}'))))
+                    ORDER BY p.rank DESC, p.date DESC NULLS LAST, p.key), '[]'::jsonb)
+                FROM page p JOIN {TABLE_NAME} d ON d.key = p.key CROSS JOIN q
+                CROSS JOIN LATERAL (SELECT {_DISPLAY_LANG} AS l) hl) AS hits
+               {_facet_sql(query.facets)}
+    """
+
+
+def _browse_sql(query: SearchQuery, params: dict[str, Any]) -> str:
+    where = _filters(query, params)
+    return f"""
+        WITH cand AS MATERIALIZED (
+            SELECT d.key, d.kind, d.party, d.type, d.subjects, d.gbf_targets, d.date, NULL::real AS rank
+            FROM {TABLE_NAME} d WHERE {where} ORDER BY d.date DESC NULLS LAST, d.key LIMIT :cap
+        ),
+        page AS (SELECT key, rank, date FROM cand ORDER BY date DESC NULLS LAST, key LIMIT :limit OFFSET :offset)
+        SELECT (SELECT count(*) FROM cand) AS total,
+               (SELECT coalesce(jsonb_agg(jsonb_build_object({_HIT_FIELDS}, 'highlights', '{{}}'::jsonb)
+                    ORDER BY p.date DESC NULLS LAST, p.key), '[]'::jsonb)
+                FROM page p JOIN {TABLE_NAME} d ON d.key = p.key
+                CROSS JOIN LATERAL (SELECT {_DISPLAY_LANG} AS l) hl) AS hits
+               {_facet_sql(query.facets)}
+    """
+
+
+def _typo_sql(query: SearchQuery, params: dict[str, Any]) -> str:
+    where = _filters(query, params)
+    return f"""
+        WITH cand AS MATERIALIZED (
+            SELECT d.key, d.kind, d.party, d.type, d.subjects, d.gbf_targets, d.date,
+                   word_similarity(:qn, d.title_trgm) AS rank
+            FROM {TABLE_NAME} d
+            WHERE :qn <% d.title_trgm AND {where} AND d.key <> ALL(:exclude) LIMIT :cap
+        ),
+        page AS (SELECT key, rank, date FROM cand ORDER BY rank DESC, date DESC NULLS LAST, key
+                 LIMIT :limit OFFSET :offset)
+        SELECT (SELECT count(*) FROM cand) AS total,
+               (SELECT coalesce(jsonb_agg(jsonb_build_object({_HIT_FIELDS}, 'highlights', '{{}}'::jsonb)
+                    ORDER BY p.rank DESC, p.date DESC NULLS LAST, p.key), '[]'::jsonb)
+                FROM page p JOIN {TABLE_NAME} d ON d.key = p.key
+                CROSS JOIN LATERAL (SELECT {_DISPLAY_LANG} AS l) hl) AS hits
+               {_facet_sql(query.facets)}
+    """
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _mark_typos(title: str | None, q: str) -> str | None:
+    """Wrap the title words that a (misspelt) query word is close to in <em>."""
+    if not title:
+        return title
+    words = [w.lower() for w in _WORD.findall(q) if len(w) >= 3]
+
+    def close(m: re.Match[str]) -> str:
+        w = m.group(0)
+        if any(difflib.SequenceMatcher(None, w.lower(), qw).ratio() >= 0.75 for qw in words):
+            return f"<em>{w}</em>"
+        return w
+
+    return _WORD.sub(close, title)
+
+
+def _merge_facets(a: dict[str, dict[str, int]], b: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    out = {k: dict(v) for k, v in a.items()}
+    for name, counts in b.items():
+        for value, n in counts.items():
+            out.setdefault(name, {})[value] = out.get(name, {}).get(value, 0) + n
+    return {k: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))) for k, v in out.items()}
+
+
+class PostgresBackend(SearchBackend):
+    """Search in the application's own PostgreSQL (the default when MEILI_URL is unset)."""
+
+    name = "postgres"
+
+    def __init__(self, engine: AsyncEngine | None = None, *, candidates: int = 2000) -> None:
+        self._engine = engine
+        self.candidates = candidates
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine or db.get_engine()
+
+    async def ensure_ready(self) -> None:
+        async with self.engine.connect() as conn:
+            exists = (await conn.execute(text("SELECT to_regclass(:t)"), {"t": TABLE_NAME})).scalar()
+        if exists is None:
+            raise EngineError(f"table {TABLE_NAME} is missing: run `chm migrate`")
+
+    async def upsert(self, documents: list[Document]) -> None:
+        await self._upsert(DOCS, documents)
+
+    async def _upsert(self, table: Table, documents: list[Document], conn: AsyncConnection | None = None) -> None:
+        rows = list({d["key"]: _row(d) for d in documents}.values())  # one row per key: ON CONFLICT needs it
+        if not rows:
+            return
+        stmt = pg_insert(table).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["key"], set_={**{c: stmt.excluded[c] for c in WRITE_COLUMNS if c != "key"},
+                                          "indexed_at": func.now()})  # fmt: skip
+        if conn is not None:
+            await conn.execute(stmt)
+            return
+        async with self.engine.begin() as c:
+            await c.execute(stmt)
+
+    async def delete(self, keys: list[str]) -> None:
+        if keys:
+            async with self.engine.begin() as conn:
+                await conn.execute(DOCS.delete().where(DOCS.c.key.in_(keys)))
+
+    async def search(self, query: SearchQuery, *, conn: AsyncConnection | None = None) -> SearchResult:
+        if conn is None:
+            async with db.read_connection() as own:
+                return await self._search(own, query)
+        return await self._search(conn, query)
+
+    async def _run(self, conn: AsyncConnection, sql: str, params: dict[str, Any]) -> tuple[int, list[Any], dict]:
+        stmt = text(sql)
+        if "exclude" in params:
+            stmt = stmt.bindparams(bindparam("exclude", type_=ARRAY(Text)))
+        row = (await conn.execute(stmt, params)).one()._mapping
+        facets = {k.removeprefix("facet_"): dict(v) for k, v in row.items() if k.startswith("facet_")}
+        return int(row["total"]), list(row["hits"]), facets
+
+    async def _search(self, conn: AsyncConnection, query: SearchQuery) -> SearchResult:
+        q = query.q.strip()
+        base = {"cap": max(self.candidates, query.offset + query.limit), "limit": query.limit,
+                "offset": query.offset, "lang": query.lang or "en"}  # fmt: skip
+        if not q:
+            params = dict(base)
+            total, hits, facets = await self._run(conn, _browse_sql(query, params), params)
+            return SearchResult(hits=hits, facets=facets, estimated_total=total)
+        params = {**base, "q": q}
+        total, hits, facets = await self._run(conn, _fts_sql(query, params), params)
+        if total < WEAK_MATCH and len(q) >= TYPO_MIN_QUERY:
+            # Typo fallback: titles by trigram word similarity, placed after the full-text hits.
+            tparams = {**base, "qn": q.lower(), "exclude": await self._fts_keys(conn, query, q) if total else [],
+                       "offset": max(0, query.offset - total), "limit": query.limit - len(hits)}  # fmt: skip
+            ttotal, thits, tfacets = await self._run(conn, _typo_sql(query, tparams), tparams)
+            for h in thits:
+                h["highlights"] = {"title": _mark_typos(h.get("title"), q)}
+            hits = hits + thits
+            total += ttotal
+            facets = _merge_facets(facets, tfacets)
+        return SearchResult(hits=hits, facets=facets, estimated_total=total)
+
+    async def _fts_keys(self, conn: AsyncConnection, query: SearchQuery, q: str) -> list[str]:
+        params: dict[str, Any] = {"q": q}
+        where = _filters(query, params)
+        sql = f"SELECT d.key FROM {TABLE_NAME} d WHERE d.tsv @@ ({_TSQUERY}) AND {where} LIMIT {WEAK_MATCH}"
+        return list((await conn.execute(text(sql), params)).scalars())
+
+    async def stats(self) -> dict[str, Any]:
+        async with db.read_connection() if self._engine is None else self.engine.connect() as conn:
+            count = (await conn.execute(select(func.count()).select_from(DOCS))).scalar_one()
+        return {"index": TABLE_NAME, "documents": count}
+
+    async def get_document(self, key: str) -> Document | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(DOCS).where(DOCS.c.key == key))).first()
+        return _document(row._mapping) if row else None
+
+    async def keys(self) -> set[str]:
+        async with self.engine.connect() as conn:
+            return set((await conn.execute(select(DOCS.c.key))).scalars())
+
+    async def build_and_swap(self, batches: AsyncIterator[list[Document]]) -> int:
+        """Fill search_documents_new, then drop the live table and rename the new one, all in one transaction:
+        searches keep reading the old table until the commit, then see the new one."""
+        build = _table(BUILD_NAME)
+        count = 0
+        async with self.engine.begin() as conn:
+            await conn.execute(text(f"DROP TABLE IF EXISTS {BUILD_NAME}"))
+            await conn.execute(text(f"CREATE TABLE {BUILD_NAME} (LIKE {TABLE_NAME} INCLUDING ALL)"))
+            async for batch in batches:
+                await self._upsert(build, batch, conn)
+                count += len(batch)
+            await conn.execute(text(f"LOCK TABLE {TABLE_NAME} IN ACCESS EXCLUSIVE MODE"))
+            await conn.execute(text(f"DROP TABLE {TABLE_NAME}"))
+            await conn.execute(text(f"ALTER TABLE {BUILD_NAME} RENAME TO {TABLE_NAME}"))
+            names = (await conn.execute(text("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+                                             "AND tablename = :t"), {"t": TABLE_NAME})).scalars().all()  # fmt: skip
+            for name in names:
+                if name.startswith(BUILD_NAME + "_"):
+                    new = TABLE_NAME + name.removeprefix(BUILD_NAME)
+                    await conn.execute(text(f'ALTER INDEX "{name}" RENAME TO "{new}"'))
+        return count
