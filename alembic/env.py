@@ -18,14 +18,22 @@ def _url() -> str:
     return config.attributes.get("database_url") or resolve_database_url()
 
 
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Leave the search table (owned by app/search/postgres.py, swapped whole by `chm reindex`) to its migration."""
+    table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+    return not (table or "").startswith("search_documents")
+
+
 def run_migrations_offline() -> None:
-    context.configure(url=to_asyncpg_url(_url()), target_metadata=target_metadata, literal_binds=True)
+    context.configure(url=to_asyncpg_url(_url()), target_metadata=target_metadata, literal_binds=True,
+                      include_object=include_object)  # fmt: skip
     with context.begin_transaction():
         context.run_migrations()
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True,
+                      include_object=include_object)  # fmt: skip
     with context.begin_transaction():
         context.run_migrations()
 

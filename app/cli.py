@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import sys
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -116,7 +117,7 @@ def tokens_create(
         raise typer.Exit(2)
     db.migrate()
 
-    async def go() -> tuple[dict[str, object], str]:
+    async def go() -> tuple[dict[str, Any], str]:
         try:
             async with db.transaction() as session:
                 return await tokens_service.mint_bootstrap(
@@ -127,11 +128,13 @@ def tokens_create(
             await db.dispose_engine()
 
     try:
-        meta, token = _run(go())  # type: ignore[misc]
+        result = _run(go())
     except AppError as exc:
         err.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from None
-    err.print(f"minted token {meta['id']} for {meta['principal']} ({', '.join(meta['scopes'])}), "  # type: ignore[arg-type]
+    assert isinstance(result, tuple)
+    meta, token = result
+    err.print(f"minted token {meta['id']} for {meta['principal']} ({', '.join(meta['scopes'])}), "
               f"expires {meta['expires_at']}")  # fmt: skip
     sys.stdout.write(token + "\n")
 
@@ -148,7 +151,7 @@ def tokens_list(
 
     db.migrate()
 
-    async def go() -> list[dict[str, object]]:
+    async def go() -> list[dict[str, Any]]:
         try:
             async with db.read_connection() as conn:
                 items, _ = await tokens_service.list_tokens(conn, tokens_service.CLI_ADMIN, party=party, limit=limit)
@@ -160,7 +163,7 @@ def tokens_list(
     assert isinstance(items, list)
     table = Table("id", "name", "principal", "scopes", "expires", "revoked", "last used")
     for t in items:
-        table.add_row(str(t["id"]), str(t["name"]), str(t["principal"]), ",".join(t["scopes"]),  # type: ignore[arg-type]
+        table.add_row(str(t["id"]), str(t["name"]), str(t["principal"]), ",".join(t["scopes"]),
                       f"{t['expires_at']:%Y-%m-%d}", f"{t['revoked_at']:%Y-%m-%d %H:%M}" if t["revoked_at"] else "",
                       f"{t['last_used_at']:%Y-%m-%d %H:%M}" if t["last_used_at"] else "")  # fmt: skip
     Console(width=None if sys.stdout.isatty() else 240).print(table)  # pipes get whole rows
@@ -194,6 +197,57 @@ def tokens_revoke(token_id: str = typer.Argument(..., help="The token's id")) ->
         err.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from None
     err.print(f"[green]revoked {tid}[/green]")
+
+
+@cli.command()
+def worker(
+    once: bool = typer.Option(False, "--once", help="Drain the outbox once and exit"),
+) -> None:
+    """Keep the search index in sync with the database (the search-outbox worker)."""
+    from app.logging import configure
+    from app.search import get_backend
+    from app.search.worker import default_worker, drain
+
+    settings = get_settings()
+    configure(settings.log_level)
+
+    async def go() -> None:
+        backend = get_backend()
+        try:
+            await backend.ensure_ready()
+            if once:
+                err.print(f"synced {await drain(backend)} outbox rows ({backend.name})")
+                return
+            w = default_worker()
+            await w.start()
+            err.print(f"[bold]search worker[/bold] running ({backend.name}); Ctrl-C stops it")
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await w.stop()
+        finally:
+            await backend.close()
+            await db.dispose_engine()
+
+    _run(go())
+
+
+@cli.command()
+def reindex() -> None:
+    """Rebuild the search index from the database into a fresh index and swap it in (no search downtime)."""
+    from app.search import get_backend
+    from app.search.worker import reindex as do_reindex
+
+    async def go() -> int:
+        backend = get_backend()
+        try:
+            return await do_reindex(backend)
+        finally:
+            await backend.close()
+            await db.dispose_engine()
+
+    count = _run(go())
+    err.print(f"[green]reindexed {count} documents and swapped the index in[/green]")
 
 
 def main() -> None:

@@ -10,16 +10,23 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__, db, openapi, problems
 from app.middleware import RateLimitMiddleware, RequestIdMiddleware
-from app.routers import cooperation, decisions, health, nodes, records, reference, tokens
+from app.routers import changes, cooperation, decisions, health, nodes, records, reference, search, tokens
 from app.settings import get_settings
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db.init_engine()
+    worker = None
+    if get_settings().run_inprocess_worker:  # development: publishing makes content searchable without `chm worker`
+        from app.search.worker import start_default_worker
+
+        worker = await start_default_worker()
     try:
         yield
     finally:
+        if worker is not None:
+            await worker.stop()
         await db.dispose_engine()
 
 
@@ -37,6 +44,8 @@ def create_app() -> FastAPI:
         nodes.router,
         decisions.router,
         cooperation.router,
+        changes.router,
+        search.router,
     ):
         app.include_router(router)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=600, alias="CHM_RATE_LIMIT_PER_MINUTE")
     db_pool_size: int = Field(default=10, alias="CHM_DB_POOL_SIZE")
     log_level: str = Field(default="INFO", alias="CHM_LOG_LEVEL")
+    inprocess_worker: bool | None = Field(default=None, alias="CHM_INPROCESS_WORKER")
+    search_candidates: int = Field(default=2000, ge=1100, alias="CHM_SEARCH_CANDIDATES")
+    search_batch_size: int = Field(default=200, ge=1, le=5000, alias="CHM_SEARCH_BATCH_SIZE")
+    search_poll_seconds: float = Field(default=2.0, gt=0, alias="CHM_SEARCH_POLL_SECONDS")
+    search_max_attempts: int = Field(default=5, ge=1, alias="CHM_SEARCH_MAX_ATTEMPTS")
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -46,6 +51,11 @@ class Settings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.chm_env != "production"
+
+    @property
+    def run_inprocess_worker(self) -> bool:
+        """Sync search from inside the API process: on by default in development only (tests start their own)."""
+        return self.chm_env == "development" if self.inprocess_worker is None else self.inprocess_worker
 
     @property
     def ide_enabled(self) -> bool:

@@ -74,8 +74,8 @@ async def create_node(session: Any, **overrides: Any) -> dict[str, Any]:
     return await _insert(session, NationalNode, {**values, **overrides})
 
 
-async def create_decision(session: Any, **overrides: Any) -> dict[str, Any]:
-    """Insert a decision (COP, with `paragraphs=[...]` rows when given) and return its columns."""
+async def create_decision(session: Any, /, **overrides: Any) -> dict[str, Any]:
+    """Insert a decision (COP; `session=` is the meeting number; `paragraphs=[...]` adds rows); return its columns."""
     from app.models import Decision, DecisionParagraph
 
     n = next(_n)

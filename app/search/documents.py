@@ -87,7 +87,6 @@ def node_document(row: Mapping[str, Any]) -> Document:
     """A national CHM node."""
     doc = _base("node", row)
     doc.update(
-        type=row.get("platform"),
         title=_lstring(row["name"]),
         summary=_join([row.get("description")]),
         keywords=[k for k in (row.get("platform"), row.get("url")) if k],

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
@@ -167,6 +167,29 @@ async def _attach_draft_status(conn: AsyncConnection, principal: Principal, item
         if draft is not None:
             item["draft_status"] = draft.status
             item["draft_updated_at"] = draft.updated_at
+
+
+async def records_for_parties(
+    conn: AsyncConnection, principal: Principal, parties: list[str], *, limit: int
+) -> list[tuple[list[dict[str, Any]], str | None]]:
+    """The first page (default sort) of each Party's visible records, one (items, next_cursor) per code; for
+    DataLoaders."""
+    paging.check_limit(limit)
+    if not parties:
+        return []
+    key = SORTS[DEFAULT_SORT]
+    rank = func.row_number().over(partition_by=R.c.party, order_by=(R.c.updated_at.desc(), R.c.id.desc()))
+    ranked = select(*PUBLIC_COLUMNS, rank.label("rank")).where(R.c.party.in_(set(parties)), visibility(principal))
+    sub = ranked.subquery()
+    stmt = select(*(sub.c[c.name] for c in PUBLIC_COLUMNS)).where(sub.c.rank <= limit + 1)
+    by_party: dict[str, list[Any]] = {}
+    for row in (await conn.execute(stmt.order_by(sub.c.party, sub.c.rank))).all():
+        by_party.setdefault(row.party, []).append(row)
+    pages = {p: paging.page(rows, key, limit, lambda r: (r.updated_at, r.id)) for p, rows in by_party.items()}
+    items = [to_public(r) for rows, _ in pages.values() for r in rows]
+    await _attach_draft_status(conn, principal, items)
+    by_id = {i["id"]: i for i in items}
+    return [([by_id[r.id] for r in pages[p][0]], pages[p][1]) if p in pages else ([], None) for p in parties]
 
 
 def parse_uid(uid: str) -> tuple[str, str, int, int | None]:

@@ -158,6 +158,15 @@ async def get_party(conn: AsyncConnection, code: str) -> dict[str, Any]:
     return dict(row._mapping)
 
 
+async def get_parties(conn: AsyncConnection, codes: list[str]) -> list[dict[str, Any] | None]:
+    """Parties by code in the given order (None where unknown); for DataLoaders."""
+    if not codes:
+        return []
+    rows = await conn.execute(select(PARTY.c.code, PARTY.c.name, PARTY.c.is_party).where(PARTY.c.code.in_(set(codes))))
+    found = {r.code: dict(r._mapping) for r in rows}
+    return [found.get(c) for c in codes]
+
+
 async def list_vocabulary_names(conn: AsyncConnection) -> list[str]:
     """Names of all vocabularies."""
     return list((await conn.execute(select(TERM.c.vocabulary).distinct().order_by(TERM.c.vocabulary))).scalars())

@@ -18,7 +18,7 @@ WHOAMI = "/api/v1/auth/whoami"
 
 def chm(*args: str) -> subprocess.CompletedProcess[str]:
     # DATABASE_URL and CHM_DATA_DIR (hence the signing secret) come from the conftest fixtures' environment.
-    return subprocess.run([CHM, *args], capture_output=True, text=True, env=os.environ.copy(), timeout=120, check=False)
+    return subprocess.run([CHM, *args], capture_output=True, text=True, env=os.environ.copy(), timeout=120, check=False)  # noqa: S603
 
 
 async def test_create_prints_only_the_token_and_it_works(client):

@@ -1,0 +1,1 @@
+"""GraphQL (Strawberry) at /graphql: thin adapters over the same services as REST."""

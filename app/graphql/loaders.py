@@ -1,0 +1,70 @@
+"""Per-request DataLoaders: every nested reference or list batches through one service call."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from app.services import cooperation, decisions, nodes, records, reference
+
+if TYPE_CHECKING:
+    from app.graphql.context import Context
+
+K = TypeVar("K")
+Row = dict[str, Any]
+Page = tuple[list[Row], str | None]
+
+
+class Loaders:
+    """Built on first use, so a query that needs none pays nothing."""
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
+
+    def _loader(self, fetch: Callable[[Any, list[Any]], Awaitable[list[Any]]]) -> DataLoader[Any, Any]:
+        async def load(keys: list[Any]) -> list[Any]:
+            async with self._context.read() as conn:
+                return await fetch(conn, keys)
+
+        return DataLoader(load_fn=load)
+
+    @cached_property
+    def party(self) -> DataLoader[str, Row | None]:
+        return self._loader(reference.get_parties)
+
+    @cached_property
+    def party_records(self) -> DataLoader[tuple[str, int], Page]:
+        """Key (party, first): the first page of a Party's records, grouped by page size."""
+        principal = self._context.principal
+
+        async def fetch(conn: Any, keys: list[tuple[str, int]]) -> list[Page]:
+            found: dict[tuple[str, int], Page] = {}
+            for size in {k[1] for k in keys}:
+                parties = [k[0] for k in keys if k[1] == size]
+                pages = await records.records_for_parties(conn, principal, parties, limit=size)
+                found.update(((p, size), page) for p, page in zip(parties, pages, strict=True))
+            return [found[k] for k in keys]
+
+        return self._loader(fetch)
+
+    @cached_property
+    def party_nodes(self) -> DataLoader[str, list[Row]]:
+        principal = self._context.principal
+        return self._loader(lambda conn, keys: nodes.nodes_for_parties(conn, principal, keys))
+
+    @cached_property
+    def party_requests(self) -> DataLoader[str, list[Row]]:
+        principal = self._context.principal
+        return self._loader(lambda conn, keys: cooperation.requests_for_parties(conn, principal, keys))
+
+    @cached_property
+    def request_offers(self) -> DataLoader[uuid.UUID, list[Row]]:
+        return self._loader(cooperation.offers_for_requests)
+
+    @cached_property
+    def decision_paragraphs(self) -> DataLoader[uuid.UUID, list[Row]]:
+        return self._loader(decisions.paragraphs_for_decisions)

@@ -1,0 +1,1 @@
+"""Query and mutation resolvers: parse arguments, call one service, return its dicts."""

@@ -1,0 +1,1 @@
+"""GraphQL object and input types; sources are the services' plain dicts."""

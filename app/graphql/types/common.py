@@ -1,0 +1,115 @@
+"""Shared GraphQL pieces: the Lang enum, lstring fields, Relay connections, small value types."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from strawberry.scalars import JSON
+
+from app.models.common import pick_lang
+from app.services import paging
+
+Row = dict[str, Any]
+T = TypeVar("T")
+
+
+@strawberry.enum(description="A UN language; lstring fields fall back to English, then to any language")
+class Lang(enum.Enum):
+    AR = "ar"
+    EN = "en"
+    ES = "es"
+    FR = "fr"
+    RU = "ru"
+    ZH = "zh"
+
+
+def resolve_attr(source: Any, name: str) -> Any:
+    """Default resolver: services return dicts, connections are objects."""
+    return source.get(name) if type(source) is dict else getattr(source, name)
+
+
+def lstring(key: str, *, required: bool = False, description: str | None = None) -> Any:
+    """A field giving the text of lstring `key` in `lang` (fallback: English, then any language)."""
+
+    def text(root: Row, lang: Lang | None = None) -> str:
+        return pick_lang(root.get(key), lang.value if lang else None)  # type: ignore[return-value]
+
+    def maybe_text(root: Row, lang: Lang | None = None) -> str | None:
+        return pick_lang(root.get(key), lang.value if lang else None)
+
+    return strawberry.field(resolver=text if required else maybe_text, description=description)
+
+
+def raw(key: str, *, description: str | None = None) -> Any:
+    """The whole lstring object `key` as JSON (every language)."""
+
+    def value(root: Row) -> JSON | None:
+        return root.get(key)
+
+    return strawberry.field(resolver=value, description=description or f"`{key}` in every language")
+
+
+def as_date(value: Any) -> date | None:
+    """Dates kept inside JSON columns come back as ISO strings."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def serialize_datetime(value: datetime) -> str:
+    """The same text as the REST API (pydantic): UTC as `Z`."""
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+DateTimeScalar = strawberry.scalar(
+    name="DateTime", description="ISO 8601 date-time (UTC as `Z`)", serialize=serialize_datetime,
+    parse_value=lambda v: datetime.fromisoformat(str(v).replace("Z", "+00:00")),
+)  # fmt: skip
+
+
+@strawberry.type(description="Paging state of a connection")
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None = strawberry.field(description="Pass as `after` for the next page")
+
+
+@strawberry.type(description="An item of a connection with its cursor")
+class Edge(Generic[T]):
+    node: T
+    _key: strawberry.Private[paging.SortKey | None]
+
+    @strawberry.field(description="Opaque keyset cursor of this item")
+    def cursor(self) -> str:
+        if self._key is None:
+            return ""
+        return paging.encode_cursor(self._key, tuple(self.node[c.name] for c in self._key.columns))  # type: ignore[index]
+
+
+@strawberry.type(description="A keyset-paged list, in the same order as the REST list")
+class Connection(Generic[T]):
+    nodes: list[T] = strawberry.field(description="The items of this page (shortcut for edges.node)")
+    _next: strawberry.Private[str | None]
+    _key: strawberry.Private[paging.SortKey | None]
+
+    @strawberry.field
+    def edges(self) -> list[Edge[T]]:
+        return [Edge(node=n, _key=self._key) for n in self.nodes]
+
+    @strawberry.field
+    def page_info(self) -> PageInfo:
+        return PageInfo(has_next_page=self._next is not None, end_cursor=self._next)
+
+
+def connection(page: tuple[list[Row], str | None], key: paging.SortKey | None) -> Any:
+    """A Connection over a service page `(items, next_cursor)`."""
+    items, next_cursor = page
+    return Connection(nodes=items, _next=next_cursor, _key=key)
+
+
+@strawberry.type(description="A person or office to contact")
+class Contact:
+    name: str | None
+    email: str | None
+    organization: str | None

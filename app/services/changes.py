@@ -1,0 +1,56 @@
+"""The change feed: every create, update, publish and withdraw, in strictly increasing `seq` order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.auth.principal import Principal
+from app.errors import BadRequest
+from app.services import paging, reference
+from app.services.events import CHANGES
+
+KINDS = ("record", "node", "decision", "cooperation-request", "offer")
+
+
+def _visible(principal: Principal) -> ColumnElement[bool]:
+    if principal.is_secretariat:
+        return CHANGES.c.seq.isnot(None)
+    if principal.party:
+        return or_(CHANGES.c.public.is_(True), CHANGES.c.party == principal.party)
+    return CHANGES.c.public.is_(True)
+
+
+async def list_changes(
+    conn: AsyncConnection,
+    principal: Principal,
+    *,
+    since: int = 0,
+    limit: int = paging.DEFAULT_LIMIT,
+    kind: str | None = None,
+    party: str | None = None,
+) -> dict[str, Any]:
+    """Changes after `since` the caller may see; `next_since` continues the feed (poll it)."""
+    paging.check_limit(limit)
+    if since < 0:
+        raise BadRequest(
+            "since must be ≥ 0", errors=[{"loc": ["query", "since"], "msg": "must be ≥ 0", "type": "value_error"}]
+        )
+    if kind is not None and kind not in KINDS:
+        raise BadRequest(f"unknown kind '{kind}'", errors=[{"loc": ["query", "kind"], "type": "value_error",
+                         "msg": f"must be one of {', '.join(KINDS)}"}])  # fmt: skip
+    party = await reference.check_party_filter(conn, party)
+    conds = [CHANGES.c.seq > since, _visible(principal)]
+    if kind:
+        conds.append(CHANGES.c.kind == kind)
+    if party:
+        conds.append(CHANGES.c.party == party)
+    stmt = (
+        select(CHANGES.c.seq, CHANGES.c.kind, CHANGES.c.entity_id.label("id"), CHANGES.c.party, CHANGES.c.op,
+               CHANGES.c.revision, CHANGES.c.at)
+        .where(and_(*conds)).order_by(CHANGES.c.seq).limit(limit)
+    )  # fmt: skip
+    items = [dict(r._mapping) for r in await conn.execute(stmt)]
+    return {"items": items, "next_since": items[-1]["seq"] if items else since}
