@@ -57,21 +57,85 @@ def demo_records(count: int = RECORDS, seed: int = 20221219) -> list[dict[str, A
     return out
 
 
+def _as(party: str | None) -> Principal:
+    """The demo writes as each Party (or the Secretariat), through the same permission checks."""
+    return SECRETARIAT if party is None else Principal(kind="party", party=party, scopes=frozenset({"admin"}))
+
+
+async def _seed_decisions(session: Any) -> int:
+    from app.models.decision import DecisionCreate
+    from app.services import decisions
+
+    demo = load_demo()["decisions"]
+    conn = await session.connection()
+    existing = await decisions.get_many_by_code(conn, SECRETARIAT, [d["code"] for d in demo])
+    created = 0
+    for item, found in zip(demo, existing, strict=True):
+        if found is None:
+            await decisions.create_decision(session, SECRETARIAT, data=DecisionCreate.model_validate(item))
+            created += 1
+    return created
+
+
+async def _seed_nodes(session: Any) -> int:
+    from app.models.node import NodeCreate
+    from app.services import nodes
+
+    demo = load_demo()["nodes"]
+    conn = await session.connection()
+    parties = [n["party"] for n in demo]
+    existing = await nodes.nodes_for_parties(conn, SECRETARIAT, parties)
+    created = 0
+    for item, have in zip(demo, existing, strict=True):
+        if not any(n["url"].rstrip("/") == item["url"].rstrip("/") for n in have):
+            await nodes.create_node(session, _as(item["party"]), data=NodeCreate.model_validate(item))
+            created += 1
+    return created
+
+
+async def _seed_requests(session: Any) -> int:
+    from app.models.cooperation import OfferCreate, OfferDecision, RequestCreate, RequestUpdate
+    from app.services import cooperation
+
+    demo = load_demo()["cooperation_requests"]
+    conn = await session.connection()
+    existing = await cooperation.requests_for_parties(conn, SECRETARIAT, [r["party"] for r in demo])
+    created = 0
+    for item, have in zip(demo, existing, strict=True):
+        if any(r["title"].get("en") == item["title"]["en"] for r in have):
+            continue
+        requester = _as(item["party"])
+        body = {k: v for k, v in item.items() if k not in ("offers", "status")}
+        request = await cooperation.create_request(session, requester, data=RequestCreate.model_validate(body))
+        made = []
+        for offer in item.get("offers", []):  # all offers first: accepting one matches the request
+            provider = _as(offer.get("provider_party"))
+            fields = {k: v for k, v in offer.items() if k not in ("provider_party", "status")}
+            body_in = OfferCreate.model_validate(fields)
+            made.append((offer, await cooperation.create_offer(session, provider, request["id"], data=body_in)))
+        for offer, row in made:
+            if offer.get("status") in ("accepted", "declined"):
+                await cooperation.decide_offer(session, requester, request["id"], row["id"],
+                                               data=OfferDecision(status=offer["status"]))  # fmt: skip
+        current = await cooperation.get_request(session, requester, request["id"])
+        if current["status"] != item.get("status", "open"):
+            await cooperation.update_request(session, requester, request["id"],
+                                             data=RequestUpdate(status=item["status"]))  # fmt: skip
+        created += 1
+    return created
+
+
 async def seed(session: Any) -> dict[str, int]:
     """Load the demo set; returns how many items were created or changed per kind."""
     from app.services import record_writes
 
-    counts: dict[str, int] = {}
-    items = demo_records()
-    results = await record_writes.bulk_upsert(session, SECRETARIAT, items, publish=True)
+    results = await record_writes.bulk_upsert(session, SECRETARIAT, demo_records(), publish=True)
     errors = [r for r in results if r["status"] == "error"]
     if errors:
         raise RuntimeError(f"demo records failed validation: {errors[:3]}")
-    counts["records"] = sum(r["status"] != "unchanged" for r in results)
-    for name, fn in _EXTRA_SEEDERS:
-        counts[name] = await fn(session)
-    return counts
-
-
-# Seeders for the other aggregates register here (nodes, decisions, cooperation requests).
-_EXTRA_SEEDERS: list[tuple[str, Any]] = []
+    return {
+        "records": sum(r["status"] != "unchanged" for r in results),
+        "decisions": await _seed_decisions(session),
+        "nodes": await _seed_nodes(session),
+        "cooperation_requests": await _seed_requests(session),
+    }
