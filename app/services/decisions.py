@@ -30,7 +30,8 @@ PARAGRAPH_COLUMNS = (DP.c.number, DP.c.section, DP.c.type, DP.c.text, DP.c.actor
 SORTS: dict[str, paging.SortKey] = {
     # Code order: COP-9-1 < COP-9-30 < COP-15-4 (body, then session and number as integers).
     "code": paging.SortKey("code", (D.c.body, D.c.session, D.c.number, D.c.id), (str, int, int, uuid.UUID)),
-    "-adopted_on": paging.SortKey("-adopted_on", (D.c.adopted_on, D.c.id), (date, uuid.UUID), True, nullable=True),
+    "-adopted_on": paging.SortKey("-adopted_on", (D.c.adopted_on, D.c.id), (date, uuid.UUID), True, nullable=True,
+                                  null_value=date.min),
     "-updated_at": paging.SortKey("-updated_at", (D.c.updated_at, D.c.id), (datetime, uuid.UUID), True),
 }  # fmt: skip
 DEFAULT_SORT = "code"
@@ -242,7 +243,7 @@ async def update_decision(
     require_writer(principal)
     current = await _current(session, principal, code)
     replace = isinstance(data, DecisionCreate)
-    if replace:
+    if isinstance(data, DecisionCreate):
         _check_code(data)
         if data.code != current["code"]:
             raise Invalid.field(["body", "code"], f"the code of decision {current['code']} cannot change")

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, or_, tuple_
+from sqlalchemy import ColumnElement, Select, func, tuple_
 
 from app.errors import BadRequest
 
@@ -26,7 +26,14 @@ class SortKey:
     columns: tuple[Any, ...]
     types: tuple[type, ...]
     descending: bool = False
-    nullable: bool = False  # the leading column may be NULL (NULLs sort last)
+    nullable: bool = False  # the leading column may be NULL: such rows are left out of this sort...
+    null_value: Any = None  # ...unless NULL sorts as this value (e.g. date.min: last in a descending sort)
+
+    def exprs(self) -> tuple[Any, ...]:
+        """The columns as sorted (NULL replaced by `null_value` where one is given)."""
+        if self.null_value is None:
+            return self.columns
+        return (func.coalesce(self.columns[0], self.null_value), *self.columns[1:])
 
 
 def _bad_cursor(reason: str) -> BadRequest:
@@ -86,24 +93,26 @@ def decode_cursor(sort: SortKey, cursor: str) -> tuple[Any, ...]:
 
 
 def after(sort: SortKey, values: tuple[Any, ...]) -> ColumnElement[bool]:
-    """The WHERE clause for rows after `values` in `sort` order (NULLs sort last in both directions)."""
-    cols = sort.columns
-    if all(v is not None for v in values):
-        left, right = tuple_(*cols), tuple_(*values)
-        cond = left < right if sort.descending else left > right
-        # Nullable leading sort column: rows with NULL come after every non-NULL value.
-        return or_(cond, cols[0].is_(None)) if sort.nullable else cond
-    # The cursor row had a NULL leading value: continue among NULLs by the remaining columns.
-    rest = tuple_(*cols[1:])
-    rest_vals = tuple_(*values[1:])
-    return and_(cols[0].is_(None), rest < rest_vals if sort.descending else rest > rest_vals)
+    """The WHERE clause for rows after `values` in `sort` order: one row comparison, which an index on the
+    sort columns answers with a range scan."""
+    if any(v is None for v in values):
+        raise _bad_cursor("not a cursor issued by this API")
+    left, right = tuple_(*sort.exprs()), tuple_(*values)
+    return left < right if sort.descending else left > right
 
 
 def apply(stmt: Select[Any], sort: SortKey, cursor: str | None, limit: int) -> Select[Any]:
-    """Order `stmt` by `sort`, start after `cursor`, fetch one extra row to know if a page follows."""
+    """Order `stmt` by `sort`, start after `cursor`, fetch one extra row to know if a page follows.
+
+    No NULLS FIRST/LAST: a plain ASC/DESC lets PostgreSQL walk the (status, col, id) index either way.
+    A sort on a nullable column leaves out the rows where it is NULL (e.g. never-published drafts when
+    sorting by publication time).
+    """
+    if sort.nullable and sort.null_value is None:
+        stmt = stmt.where(sort.columns[0].isnot(None))
     if cursor:
         stmt = stmt.where(after(sort, decode_cursor(sort, cursor)))
-    order = [c.desc().nulls_last() if sort.descending else c.asc().nulls_last() for c in sort.columns]
+    order = [c.desc() if sort.descending else c.asc() for c in sort.exprs()]
     return stmt.order_by(*order).limit(limit + 1)
 
 
@@ -112,7 +121,10 @@ def page(rows: list[Any], sort: SortKey, limit: int, key: Any) -> tuple[list[Any
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
-    return rows, encode_cursor(sort, key(rows[-1]))
+    values = tuple(key(rows[-1]))
+    if sort.null_value is not None and values[0] is None:
+        values = (sort.null_value, *values[1:])
+    return rows, encode_cursor(sort, values)
 
 
 def check_limit(limit: int) -> int:
