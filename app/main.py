@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__, db, openapi, problems
+from app.graphql.schema import graphql_router
 from app.middleware import RateLimitMiddleware, RequestIdMiddleware
 from app.routers import changes, cooperation, decisions, health, nodes, records, reference, search, tokens
 from app.settings import get_settings
@@ -48,6 +49,7 @@ def create_app() -> FastAPI:
         search.router,
     ):
         app.include_router(router)
+    app.include_router(graphql_router(settings))
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                        allow_headers=["*"], expose_headers=["ETag", "Link", "X-Request-ID", "Retry-After"])  # fmt: skip
     if settings.rate_limit_per_minute > 0:

@@ -21,7 +21,7 @@ JSON = "application/json"
 async def search(
     conn: ReadConnDep,
     principal: PrincipalDep,
-    q: Annotated[str | None, Query(description="Words to find; typo tolerant; \"quotes\", OR and -not work")] = None,
+    q: Annotated[str | None, Query(description='Words to find; typo tolerant; "quotes", OR and -not work')] = None,
     kind: Annotated[str | None, Query(description="record, node, decision or cooperation-request")] = None,
     party: PartyQ = None,
     type: Annotated[str | None, Query(description="Record type, or a decision body (COP, CP-MOP, NP-MOP)")] = None,

@@ -93,5 +93,5 @@ class SearchBackend(ABC):
         if deletes:
             await self.delete(deletes)
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook, a no-op for backends without connections
         """Release connections."""

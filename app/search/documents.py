@@ -53,7 +53,7 @@ def _day(value: date | datetime | None) -> str | None:
     return (value.date() if isinstance(value, datetime) else value).isoformat()
 
 
-def _base(kind: str, row: Mapping[str, Any]) -> Document:
+def _base(kind: str, row: Mapping[Any, Any]) -> Document:
     return {"key": doc_key(kind, row["id"]), "kind": kind, "id": str(row["id"]), "uid": None,
             "party": row.get("party"), "type": None, "revision": None, "title": {}, "summary": {}, "text": {},
             "keywords": [], "subjects": list(row.get("subjects") or []),
@@ -66,7 +66,7 @@ def _languages(doc: Document, declared: Iterable[str] | None = None) -> list[str
     return [lang for lang in LANGS if lang in present]
 
 
-def record_document(row: Mapping[str, Any]) -> Document:
+def record_document(row: Mapping[Any, Any]) -> Document:
     """A published record head row (the public content)."""
     doc = _base("record", row)
     doc.update(
@@ -83,7 +83,7 @@ def record_document(row: Mapping[str, Any]) -> Document:
     return doc
 
 
-def node_document(row: Mapping[str, Any]) -> Document:
+def node_document(row: Mapping[Any, Any]) -> Document:
     """A national CHM node."""
     doc = _base("node", row)
     doc.update(
@@ -96,7 +96,7 @@ def node_document(row: Mapping[str, Any]) -> Document:
     return doc
 
 
-def decision_document(row: Mapping[str, Any], paragraphs: Iterable[Mapping[str, Any]] = ()) -> Document:
+def decision_document(row: Mapping[Any, Any], paragraphs: Iterable[Mapping[Any, Any]] = ()) -> Document:
     """A COP / CP-MOP / NP-MOP decision with its paragraphs as text; `type` is the body."""
     doc = _base("decision", row)
     doc.update(
@@ -112,7 +112,7 @@ def decision_document(row: Mapping[str, Any], paragraphs: Iterable[Mapping[str, 
     return doc
 
 
-def request_document(row: Mapping[str, Any], offers: Iterable[Mapping[str, Any]] = ()) -> Document:
+def request_document(row: Mapping[Any, Any], offers: Iterable[Mapping[Any, Any]] = ()) -> Document:
     """A cooperation request; its offers' descriptions are part of its text."""
     doc = _base("cooperation-request", row)
     doc.update(

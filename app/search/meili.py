@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.models.common import LANGS, pick_lang
 from app.search.backend import (
-    FACETS,
     MAX_FACET_VALUES,
     Document,
     EngineError,

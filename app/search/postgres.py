@@ -60,6 +60,8 @@ WRITE_COLUMNS = [c.name for c in DOCS.columns if c.name != "indexed_at"]
 _CFG_CASE = "CASE {col} " + " ".join(f"WHEN '{k}' THEN '{v}'::regconfig" for k, v in CONFIGS.items()) + " END"
 # websearch_to_tsquery under every language configuration, OR-ed: documents carry lexemes of each language's
 # own stemmer, and the query's language is unknown (`lang` picks the display language, it does not filter).
+# It is written inline in WHERE (not taken from a CTE) so the planner sees an indexable `tsv @@ expr` and uses
+# the GIN index; from a CTE it would scan the table.
 _TSQUERY = " || ".join(
     f"websearch_to_tsquery('{cfg}'::regconfig, public.chm_unaccent(:q))" for cfg in dict.fromkeys(CONFIGS.values())
 )
@@ -78,7 +80,7 @@ def _row(doc: Document) -> dict[str, Any]:
     return row
 
 
-def _document(row: Mapping[str, Any]) -> Document:
+def _document(row: Mapping[Any, Any]) -> Document:
     return {"key": row["key"], "kind": row["kind"], "id": row["entity_id"], "uid": row["uid"], "party": row["party"],
             "type": row["type"], "revision": row["revision"], "title": row["title"], "summary": row["summary"],
             "text": row["body"], "keywords": row["keywords"], "subjects": row["subjects"],
@@ -131,16 +133,19 @@ def _fts_sql(query: SearchQuery, params: dict[str, Any]) -> str:
     return f"""
         WITH q AS (SELECT {_TSQUERY} AS query),
         cand AS MATERIALIZED (
-            SELECT d.key, d.kind, d.party, d.type, d.subjects, d.gbf_targets, d.date, ts_rank(d.tsv, q.query, 1) AS rank
-            FROM {TABLE_NAME} d, q WHERE d.tsv @@ q.query AND {where} LIMIT :cap
+            SELECT d.key, d.kind, d.party, d.type, d.subjects, d.gbf_targets, d.date,
+                   ts_rank(d.tsv, ({_TSQUERY}), 1) AS rank
+            FROM {TABLE_NAME} d WHERE d.tsv @@ ({_TSQUERY}) AND {where} LIMIT :cap
         ),
         page AS (SELECT key, rank, date FROM cand ORDER BY rank DESC, date DESC NULLS LAST, key
                  LIMIT :limit OFFSET :offset)
         SELECT (SELECT count(*) FROM cand) AS total,
                (SELECT coalesce(jsonb_agg(jsonb_build_object({_HIT_FIELDS},
                     'highlights', jsonb_strip_nulls(jsonb_build_object(
-                        'title', ts_headline({cfg}, d.title->>hl.l, q.query, 'HighlightAll=true, StartSel=<em>, StopSel=</em>'),
-                        'text', ts_headline({cfg}, NULLIF(left(coalesce(d.summary->>hl.l, d.body->>hl.l, ''), 2000), ''),
+                        'title', ts_headline({cfg}, d.title->>hl.l, q.query,
+                                             'HighlightAll=true, StartSel=<em>, StopSel=</em>'),
+                        'text', ts_headline({cfg},
+                                            NULLIF(left(coalesce(d.summary->>hl.l, d.body->>hl.l, ''), 2000), ''),
                                             q.query, '{_HEADLINE}'))))
                     ORDER BY p.rank DESC, p.date DESC NULLS LAST, p.key), '[]'::jsonb)
                 FROM page p JOIN {TABLE_NAME} d ON d.key = p.key CROSS JOIN q

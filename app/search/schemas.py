@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+import datetime as dt
 
 from pydantic import BaseModel, Field
 
@@ -14,7 +14,7 @@ class SearchHit(BaseModel):
     party: str | None = None
     type: str | None = Field(default=None, description="Record type, or the decision's body (COP, CP-MOP, NP-MOP)")
     revision: int | None = None
-    date: date | None = None
+    date: dt.date | None = None
     title: str | None = Field(default=None, description="In `lang`, else English, else any language")
     lang: str | None = Field(default=None, description="The language of `title` and `highlights`")
     score: float | None = None

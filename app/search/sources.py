@@ -71,7 +71,7 @@ async def resolve_offers(conn: AsyncConnection, offer_ids: Iterable[uuid.UUID]) 
     ids = list(offer_ids)
     if not ids:
         return {}
-    return dict((await conn.execute(select(CO.c.id, CO.c.request_id).where(CO.c.id.in_(ids)))).all())  # type: ignore[arg-type]
+    return {r.id: r.request_id for r in await conn.execute(select(CO.c.id, CO.c.request_id).where(CO.c.id.in_(ids)))}
 
 
 async def load(conn: AsyncConnection, kind: str, ids: list[uuid.UUID]) -> tuple[list[Document], list[str]]:

@@ -28,7 +28,7 @@ from app.services.events import OUTBOX_CHANNEL
 log = logging.getLogger("chm.search.worker")
 
 MAX_BACKOFF = timedelta(minutes=5)
-UNAVAILABLE_BACKOFF = timedelta(seconds=30)  # engine outages retry at least this often, and never park rows
+UNAVAILABLE_BACKOFF = timedelta(seconds=30)  # the longest a worker waits between probes of a dead engine
 RETENTION = timedelta(days=1)  # done rows are kept this long for inspection
 REINDEX_OVERLAP = timedelta(minutes=5)  # writes that were in flight while a reindex read its snapshot
 
@@ -83,7 +83,8 @@ async def _mark_failed(conn: AsyncConnection, rows: list[Any], error: str, *, ma
     for row in rows:
         attempts = row.attempts + 1
         park = park_now or (max_attempts is not None and attempts >= max_attempts)
-        delay = min(_backoff(attempts), UNAVAILABLE_BACKOFF) if max_attempts is None else _backoff(attempts)
+        # Engine outages (max_attempts None) never park a row, and the row stays due: the worker paces its probes.
+        delay = timedelta(seconds=1) if max_attempts is None else _backoff(attempts)
         parked += park
         await conn.execute(
             text("UPDATE search_outbox SET attempts = :a, next_attempt_at = now() + :d, last_error = :e, "
@@ -139,7 +140,9 @@ async def _load(conn: AsyncConnection, targets: list[_Target]) -> tuple[list[Any
             if len(group) == 1:
                 errors[group[0].key] = f"{type(exc).__name__}: {exc}"
                 continue
-            sub_ups, sub_dels, sub_errors = [], [], {}
+            sub_ups: list[Any] = []
+            sub_dels: list[str] = []
+            sub_errors: dict[str, str] = {}
             for t in group:
                 u, d, e = await _load(conn, [t])
                 sub_ups += u
@@ -170,7 +173,7 @@ async def process_batch(
         result.claimed = len(rows)
         if not rows:
             return result
-        targets, noop, bad = await _targets(conn, rows)
+        targets, noop, bad = await _targets(conn, list(rows))
         if bad:
             result.parked += await _mark_failed(conn, bad, "malformed outbox row (unknown kind or entity id)",
                                                 max_attempts=max_attempts, park_now=True)  # fmt: skip
@@ -262,7 +265,8 @@ async def reindex(backend: SearchBackend, *, engine: AsyncEngine | None = None, 
         # The build read a moving database: anything written since (minus the overlap for transactions that were
         # open when it started) may be missing from the new index, so it goes through the outbox again.
         await conn.execute(
-            text("INSERT INTO search_outbox (kind, entity_id) SELECT DISTINCT kind, entity_id FROM search_outbox "
+            text("INSERT INTO search_outbox (kind, entity_id, parked) SELECT DISTINCT kind, entity_id, false "
+                 "FROM search_outbox "
                  "WHERE created_at >= :since"),
             {"since": started - REINDEX_OVERLAP},
         )  # fmt: skip
@@ -282,6 +286,7 @@ class Worker:
         poll_interval: float = 2.0,
         max_attempts: int = 5,
         listen: bool = True,
+        max_idle: float = UNAVAILABLE_BACKOFF.total_seconds(),
         name: str = "search-worker",
     ) -> None:
         self.backend = backend
@@ -290,6 +295,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.max_attempts = max_attempts
         self.listen = listen
+        self.max_idle = max_idle
         self.name = name
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -356,7 +362,7 @@ class Worker:
                 self.last_error = res.unavailable
                 if res.unavailable:
                     log.warning("search engine unavailable: %s", res.unavailable)
-                    idle = min(max(idle * 2, 1.0), UNAVAILABLE_BACKOFF.total_seconds())
+                    idle = min(max(idle * 2, 0.1), self.max_idle)
                 elif res.claimed == self.batch_size:
                     idle = self.poll_interval
                     continue  # more work waiting
@@ -368,7 +374,7 @@ class Worker:
             except Exception as exc:  # the database itself failed: keep the loop alive, retry later
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("search worker batch failed")
-                idle = min(max(idle * 2, 1.0), UNAVAILABLE_BACKOFF.total_seconds())
+                idle = min(max(idle * 2, 0.1), self.max_idle)
             # After a failure only the stop signal cuts the pause short: NOTIFYs would just hammer a dead engine.
             waiter = self._stopping if self.last_error else self._wake
             with contextlib.suppress(TimeoutError):

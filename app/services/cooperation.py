@@ -185,10 +185,10 @@ async def list_offers(
 ) -> tuple[list[dict[str, Any]], str | None]:  # fmt: skip
     """A keyset page of one request's offers, oldest first."""
     paging.check_limit(limit)
+    stmt = paging.apply(select(*OFFER_COLUMNS).where(CO.c.request_id == request_id), OFFER_SORT, cursor, limit)
     exists = await conn.execute(select(CR.c.id).where(CR.c.id == request_id, visibility(principal)))
     if exists.first() is None:
         raise NotFound(f"no cooperation request {request_id}")
-    stmt = paging.apply(select(*OFFER_COLUMNS).where(CO.c.request_id == request_id), OFFER_SORT, cursor, limit)
     rows, next_cursor = paging.page((await conn.execute(stmt)).all(), OFFER_SORT, limit,
                                     lambda r: (r.created_at, r.id))  # fmt: skip
     return [to_public(r) for r in rows], next_cursor
@@ -253,7 +253,7 @@ async def update_request(
     current = await get_request(session, principal, request_id, lock=True)
     principal.require_party(current["party"])
     replace = isinstance(data, RequestCreate)
-    if replace:
+    if isinstance(data, RequestCreate):
         check_party_unchanged(principal, current["party"], data.party)
     etags.check_if_match(if_match, RequestPublic, current)
     values = values_of(data, partial=not replace)

@@ -212,7 +212,7 @@ async def update_node(
     current = await _current(session, principal, node_id)
     principal.require_party(current["party"])
     replace = isinstance(data, NodeCreate)
-    if replace:
+    if isinstance(data, NodeCreate):
         check_party_unchanged(principal, current["party"], data.party)
     etags.check_if_match(if_match, NodePublic, current)
     values = values_of(data, partial=not replace)

@@ -49,7 +49,9 @@ def parse_facets(facets: str | list[str] | None) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(f.strip() for f in items if f.strip()))
     unknown = [f for f in names if f not in FACETS]
     if unknown:
-        raise _bad("facets", f"unknown facet(s) {', '.join(unknown)}", f"facets are a comma list of {', '.join(FACETS)}")
+        raise _bad(
+            "facets", f"unknown facet(s) {', '.join(unknown)}", f"facets are a comma list of {', '.join(FACETS)}"
+        )
     return names
 
 

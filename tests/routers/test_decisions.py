@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app import db
-from app.models import AuditEvent, Change, Decision, DecisionParagraph, OutboxEntry
+from app.models import ApiToken, AuditEvent, Change, Decision, DecisionParagraph, OutboxEntry
 from tests.auth import bearer, token_for
 from tests.factories import create_decision
 
 pytestmark = pytest.mark.asyncio
 D = Decision.__table__  # type: ignore[attr-defined]
 DP = DecisionParagraph.__table__  # type: ignore[attr-defined]
+T = ApiToken.__table__  # type: ignore[attr-defined]
 
 
 async def pages(client, url: str) -> list[dict]:
@@ -147,13 +149,13 @@ async def counts() -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     async with db.read_connection() as conn:
         for name, model in (("audit", AuditEvent), ("changes", Change), ("outbox", OutboxEntry)):
-            t = model.__table__  # type: ignore[attr-defined]
+            t = model.__table__  # type: ignore[union-attr]
             rows = await conn.execute(select(t.c.kind, func.count()).where(t.c.kind != "token").group_by(t.c.kind))
             out[name] = dict(rows.all())
     return out
 
 
-async def snapshot() -> tuple[list, list]:
+async def snapshot() -> tuple[Any, Any]:
     async with db.read_connection() as conn:
         return ((await conn.execute(select(D).order_by(D.c.code))).all(),
                 (await conn.execute(select(DP).order_by(DP.c.decision_id, DP.c.position))).all())  # fmt: skip
@@ -202,7 +204,12 @@ async def test_party_tokens_never_write_decisions(client):
     async with db.transaction() as s:
         await create_decision(s, session=15, number=4)
     before = await snapshot()
-    party = bearer(await token_for("BR", "decisions:write"))
+    # The tokens service never mints a Party token with decisions:write; grant it on the row anyway (as a
+    # legacy or tampered row would) to prove the decisions service refuses Party principals on its own.
+    party = bearer(await token_for("BR", "nodes:write"))
+    async with db.transaction() as s:
+        await s.execute(update(T).where(T.c.principal == "BR").values(scopes=["nodes:write", "decisions:write"]))
+    assert "decisions:write" in (await client.get("/api/v1/auth/whoami", headers=party)).json()["scopes"]
     attempts = [
         client.post("/api/v1/decisions", json=NEW, headers=party),
         client.put("/api/v1/decisions/COP-15-4", json={**NEW, "code": "COP-15-4", "session": 15, "number": 4},

@@ -142,7 +142,7 @@ async def counts() -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     async with db.read_connection() as conn:
         for name, model in (("audit", AuditEvent), ("changes", Change), ("outbox", OutboxEntry)):
-            t = model.__table__  # type: ignore[attr-defined]
+            t = model.__table__  # type: ignore[union-attr]
             rows = await conn.execute(select(t.c.kind, func.count()).where(t.c.kind != "token").group_by(t.c.kind))
             out[name] = dict(rows.all())
     return out

@@ -7,7 +7,6 @@ from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
-from strawberry.scalars import JSON
 
 from app.models.common import pick_lang
 from app.services import paging
@@ -32,7 +31,10 @@ def resolve_attr(source: Any, name: str) -> Any:
 
 
 def lstring(key: str, *, required: bool = False, description: str | None = None) -> Any:
-    """A field giving the text of lstring `key` in `lang` (fallback: English, then any language)."""
+    """The GraphQL field `key(lang:)`: the text of lstring `key` in `lang` (fallback: English, then any language).
+
+    Declare it on a Python attribute other than `key` (e.g. `title_text`); the attribute `key` itself is the raw
+    object, exposed as `{key}I18n` by `i18n()` as a plain field (no resolver: the cheap path)."""
 
     def text(root: Row, lang: Lang | None = None) -> str:
         return pick_lang(root.get(key), lang.value if lang else None)  # type: ignore[return-value]
@@ -40,16 +42,12 @@ def lstring(key: str, *, required: bool = False, description: str | None = None)
     def maybe_text(root: Row, lang: Lang | None = None) -> str | None:
         return pick_lang(root.get(key), lang.value if lang else None)
 
-    return strawberry.field(resolver=text if required else maybe_text, description=description)
+    return strawberry.field(resolver=text if required else maybe_text, name=key, description=description)
 
 
-def raw(key: str, *, description: str | None = None) -> Any:
-    """The whole lstring object `key` as JSON (every language)."""
-
-    def value(root: Row) -> JSON | None:
-        return root.get(key)
-
-    return strawberry.field(resolver=value, description=description or f"`{key}` in every language")
+def i18n(key: str) -> Any:
+    """The whole lstring object `key` (every language) as the GraphQL field `{key}I18n`."""
+    return strawberry.field(name=f"{key}I18n", description=f"`{key}` in every language")
 
 
 def as_date(value: Any) -> date | None:

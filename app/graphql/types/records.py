@@ -11,7 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.graphql.context import Info
-from app.graphql.types.common import Row, lstring, raw
+from app.graphql.types.common import Row, i18n, lstring
 
 if TYPE_CHECKING:
     from app.graphql.types.parties import Party
@@ -26,29 +26,25 @@ class Link:
     language: str | None
 
 
-async def _party(root: Row, info: Info) -> PartyType:
-    return await info.context.loaders.party.load(root["party"])
-
-
-def _party_code(root: Row) -> str:
-    return root["party"]
+def _party(root: Row, info: Info) -> PartyType:
+    return info.context.loaders.party.load(root["party"])  # type: ignore[return-value]  # a future; see loaders
 
 
 @strawberry.type(description="A CHM record as the caller may see it (owners also see their working-draft status)")
 class Record:
     id: uuid.UUID
     uid: str | None = strawberry.field(description="CHM-{TYPE}-{PARTY}-{serial}-{revision}; null before publication")
-    party_code: str = strawberry.field(resolver=_party_code, description="ISO code of the owning Party")
-    party: PartyType = strawberry.field(resolver=_party, description="The owning Party")
+    party: str = strawberry.field(name="partyCode", description="ISO code of the owning Party")
+    party_ref: PartyType = strawberry.field(name="party", resolver=_party, description="The owning Party")
     type: str
     status: str
     revision: int
-    title: str = lstring("title", required=True)
-    title_i18n: JSON = raw("title")
-    summary: str | None = lstring("summary")
-    summary_i18n: JSON | None = raw("summary")
-    body: str | None = lstring("body", description="Markdown")
-    body_i18n: JSON | None = raw("body")
+    title: JSON = i18n("title")
+    title_text: str = lstring("title", required=True)
+    summary: JSON | None = i18n("summary")
+    summary_text: str | None = lstring("summary")
+    body: JSON | None = i18n("body")
+    body_text: str | None = lstring("body", description="Markdown")
     languages: list[str]
     links: list[Link]
     keywords: list[str]

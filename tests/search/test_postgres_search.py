@@ -1,0 +1,185 @@
+"""Search over the embedded PostgreSQL backend, through GET /api/v1/search and the outbox worker."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from app.search import worker
+from app.search.postgres import PostgresBackend
+from tests.search.util import (
+    create_draft,
+    edit_draft,
+    pending_outbox,
+    publish_new,
+    published_keys,
+    withdraw,
+)
+
+
+async def _search(client: httpx.AsyncClient, **params: object) -> dict:
+    resp = await client.get("/api/v1/search", params=params)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+async def test_typo_finds_biodiversity(client: httpx.AsyncClient, backend: PostgresBackend) -> None:
+    rid = await publish_new(title={"en": "Biodiversity strategy of Brazil"})
+    await publish_new(title={"en": "Marine protected areas"})
+    assert await worker.drain(backend) == 2  # one outbox row per publish (drafts have none)
+    body = await _search(client, q="biodiversty")
+    assert [h["id"] for h in body["hits"]] == [str(rid)]
+    assert "<em>Biodiversity</em>" in body["hits"][0]["highlights"]["title"]
+
+
+async def test_full_text_ranks_and_highlights(client: httpx.AsyncClient, backend: PostgresBackend) -> None:
+    best = await publish_new(title={"en": "Forest restoration in the Amazon"}, summary={"en": "Restoring forests."})
+    other = await publish_new(title={"en": "Wetlands"}, summary={"en": "Forest edges near wetlands are studied."})
+    await publish_new(title={"en": "Coral reefs"})
+    await worker.drain(backend)
+    body = await _search(client, q="forest")
+    assert [h["id"] for h in body["hits"]] == [str(best), str(other)]  # a title match outranks a summary match
+    assert body["estimated_total"] == 2
+    hit = body["hits"][0]
+    assert hit["kind"] == "record" and hit["party"] == "BR" and hit["type"] == "resource"
+    assert hit["uid"].startswith("CHM-RES-BR-") and hit["uid"].endswith("-1")
+    assert "<em>Forest</em>" in hit["highlights"]["title"]
+    assert "<em>" in body["hits"][1]["highlights"]["text"]
+    assert body["processing_ms"] >= 0
+
+
+async def test_french_query_finds_french_title(client: httpx.AsyncClient, backend: PostgresBackend) -> None:
+    rid = await publish_new(title={"en": "Forest restoration", "fr": "Restauration des forêts tropicales"})
+    await publish_new(title={"en": "Ocean acidification"})
+    await worker.drain(backend)
+    for q in ("forêts tropicales", "forets", "restauration"):  # stemmed, accents optional
+        body = await _search(client, q=q, lang="fr")
+        assert [h["id"] for h in body["hits"]] == [str(rid)], q
+        assert body["hits"][0]["title"] == "Restauration des forêts tropicales"
+        assert body["hits"][0]["lang"] == "fr"
+    body = await _search(client, q="forêts")  # no lang: English title shown (fallback), still found
+    assert body["hits"][0]["title"] == "Forest restoration"
+
+
+async def test_filters_and_facets_combine(client: httpx.AsyncClient, backend: PostgresBackend) -> None:
+    a = await publish_new(
+        party="BR",
+        type="news",
+        title={"en": "Wetland news"},
+        subjects=["CBD-SUBJECT-INLAND-WATERS"],
+        gbf_targets=["GBF-TARGET-03"],
+    )
+    await publish_new(party="BR", type="resource", title={"en": "Wetland guide"}, gbf_targets=["GBF-TARGET-03"])
+    await publish_new(party="FR", type="news", title={"en": "Wetland day"}, gbf_targets=["GBF-TARGET-02"])
+    await publish_new(party="FR", type="news", title={"en": "Mountain day"})
+    await worker.drain(backend)
+
+    body = await _search(client, q="wetland", facets="type,party,gbf_targets,kind")
+    assert body["estimated_total"] == 3
+    assert body["facets"] == {
+        "type": {"news": 2, "resource": 1},
+        "party": {"BR": 2, "FR": 1},
+        "gbf_targets": {"GBF-TARGET-03": 2, "GBF-TARGET-02": 1},
+        "kind": {"record": 3},
+    }
+    body = await _search(client, q="wetland", party="BR", type="news", facets="type")
+    assert [h["id"] for h in body["hits"]] == [str(a)] and body["facets"] == {"type": {"news": 1}}
+    body = await _search(client, q="wetland", gbf_target="GBF-TARGET-03", party="br")
+    assert len(body["hits"]) == 2
+    body = await _search(client, subject="CBD-SUBJECT-INLAND-WATERS")  # no q: browse with filters
+    assert [h["id"] for h in body["hits"]] == [str(a)]
+    body = await _search(client, type="news", facets="party")  # browse + facets
+    assert body["estimated_total"] == 3 and body["facets"] == {"party": {"FR": 2, "BR": 1}}
+    body = await _search(client, q="wetland", limit=1, offset=1)
+    assert len(body["hits"]) == 1 and body["estimated_total"] == 3
+
+
+async def test_withdrawn_record_disappears(client: httpx.AsyncClient, backend: PostgresBackend) -> None:
+    rid = await publish_new(title={"en": "Pollinator decline"})
+    await worker.drain(backend)
+    assert len((await _search(client, q="pollinator"))["hits"]) == 1
+    await withdraw(rid)
+    await worker.drain(backend)
+    assert (await _search(client, q="pollinator"))["hits"] == []
+    assert await backend.keys() == await published_keys() == set()
+
+
+async def test_drafts_never_indexed(client: httpx.AsyncClient, backend: PostgresBackend) -> None:
+    await create_draft(title={"en": "Secret mangrove draft"})
+    rid = await publish_new(title={"en": "Public seagrass record"})
+    await edit_draft(rid, title={"en": "Unpublished mangrove edit"})  # a working draft over a published record
+    await worker.drain(backend)
+    assert (await _search(client, q="mangrove"))["hits"] == []
+    hits = (await _search(client, q="seagrass"))["hits"]
+    assert [h["title"] for h in hits] == ["Public seagrass record"]
+    assert await backend.keys() == await published_keys() == {f"record-{rid}"}
+
+
+@pytest.mark.parametrize(
+    ("params", "loc"),
+    [
+        ({"kind": "recrod"}, "kind"),
+        ({"type": "newz"}, "type"),
+        ({"party": "XX"}, "party"),
+        ({"subject": "CBD-SUBJECT-NOPE"}, "subject"),
+        ({"gbf_target": "GBF-TARGET-99"}, "gbf_target"),
+        ({"lang": "de"}, "lang"),
+        ({"facets": "type,colour"}, "facets"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"offset": 1001}, "offset"),
+    ],
+)
+async def test_bad_parameters_are_400_naming_them(client: httpx.AsyncClient, backend: PostgresBackend,
+                                                  params: dict, loc: str) -> None:  # fmt: skip
+    resp = await client.get("/api/v1/search", params={"q": "x", **params})
+    assert resp.status_code == 400, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert resp.json()["errors"][0]["loc"] == ["query", loc]
+    if loc == "offset":
+        assert "change feed" in resp.json()["detail"]
+
+
+async def test_status_shows_backlog(client: httpx.AsyncClient, backend: PostgresBackend) -> None:
+    await publish_new(title={"en": "One"})
+    await publish_new(title={"en": "Two"})
+    status = (await client.get("/api/v1/search/status")).json()
+    assert status["backend"] == "postgres" and status["backlog"] == 2 and status["parked"] == 0
+    assert status["oldest_pending_seconds"] >= 0
+    await worker.drain(backend)
+    status = (await client.get("/api/v1/search/status")).json()
+    assert status["backlog"] == 0 and status["oldest_pending_seconds"] is None and status["documents"] == 2
+    assert await pending_outbox() == 0
+
+
+async def test_reindex_swaps_in_a_fresh_table(client: httpx.AsyncClient, backend: PostgresBackend) -> None:
+    keep = await publish_new(title={"en": "Kelp forests"})
+    await worker.drain(backend)
+    await backend.upsert([{**(await backend.get_document(f"record-{keep}")), "key": "record-stale", "id": "stale"}])
+    assert len((await _search(client, q="kelp"))["hits"]) == 2  # a stray document the database does not know
+    assert await worker.reindex(backend) == 1
+    assert (await _search(client, q="kelp"))["hits"][0]["id"] == str(keep)
+    assert len((await _search(client, q="kelp"))["hits"]) == 1
+    assert await backend.keys() == await published_keys()
+    await worker.drain(backend)  # the rows re-queued by reindex
+    assert await backend.keys() == await published_keys()
+
+
+async def test_worker_makes_a_publish_searchable_within_a_second(client: httpx.AsyncClient,
+                                                                 backend: PostgresBackend) -> None:  # fmt: skip
+    import asyncio
+    import time
+
+    w = worker.Worker(backend, poll_interval=30)  # a 30 s poll: only LISTEN/NOTIFY can make this fast
+    await w.start()
+    try:
+        await asyncio.sleep(0.2)  # the listener connects on the first turn
+        started = time.monotonic()
+        rid = await publish_new(title={"en": "Biodiversity hotspots"})
+        while not (await _search(client, q="biodiversty"))["hits"]:
+            assert time.monotonic() - started < 1.0, "not searchable within a second"
+            await asyncio.sleep(0.02)
+    finally:
+        await w.stop()
+    assert (await _search(client, q="biodiversty"))["hits"][0]["id"] == str(rid)
+    assert (await client.get("/api/v1/search/status")).json()["backlog"] == 0
