@@ -10,6 +10,7 @@ are each written out below exactly as the API reference documents them, and http
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -262,9 +263,11 @@ class MeiliBackend(SearchBackend):
                     await self._wait(await self._add(build, batch))
                     count += len(batch)
             await self._wait(await self._call("POST", "/swap-indexes", json=[{"indexes": [self.index, build]}]))
-        finally:
-            # After the swap `build` holds the old documents; before it, a half-built index: drop either.
-            await self._wait(await self._call("DELETE", f"/indexes/{build}"))
+        except BaseException:
+            with contextlib.suppress(EngineError):  # drop the half-built index; the live one is untouched
+                await self._wait(await self._call("DELETE", f"/indexes/{build}"))
+            raise
+        await self._wait(await self._call("DELETE", f"/indexes/{build}"))  # after the swap it holds the old documents
         return count
 
     async def close(self) -> None:

@@ -60,8 +60,8 @@ WRITE_COLUMNS = [c.name for c in DOCS.columns if c.name != "indexed_at"]
 _CFG_CASE = "CASE {col} " + " ".join(f"WHEN '{k}' THEN '{v}'::regconfig" for k, v in CONFIGS.items()) + " END"
 # websearch_to_tsquery under every language configuration, OR-ed: documents carry lexemes of each language's
 # own stemmer, and the query's language is unknown (`lang` picks the display language, it does not filter).
-# It is written inline in WHERE (not taken from a CTE) so the planner sees an indexable `tsv @@ expr` and uses
-# the GIN index; from a CTE it would scan the table.
+# WHERE compares with `(SELECT query FROM q)`: an InitPlan computed once per execution that the GIN index can use.
+# (A join with the CTE cannot use the index; the expression inline is re-evaluated per row under a generic plan.)
 _TSQUERY = " || ".join(
     f"websearch_to_tsquery('{cfg}'::regconfig, public.chm_unaccent(:q))" for cfg in dict.fromkeys(CONFIGS.values())
 )
@@ -134,8 +134,8 @@ def _fts_sql(query: SearchQuery, params: dict[str, Any]) -> str:
         WITH q AS (SELECT {_TSQUERY} AS query),
         cand AS MATERIALIZED (
             SELECT d.key, d.kind, d.party, d.type, d.subjects, d.gbf_targets, d.date,
-                   ts_rank(d.tsv, ({_TSQUERY}), 1) AS rank
-            FROM {TABLE_NAME} d WHERE d.tsv @@ ({_TSQUERY}) AND {where} LIMIT :cap
+                   ts_rank(d.tsv, (SELECT query FROM q), 1) AS rank
+            FROM {TABLE_NAME} d WHERE d.tsv @@ (SELECT query FROM q) AND {where} LIMIT :cap
         ),
         page AS (SELECT key, rank, date FROM cand ORDER BY rank DESC, date DESC NULLS LAST, key
                  LIMIT :limit OFFSET :offset)
@@ -301,7 +301,7 @@ class PostgresBackend(SearchBackend):
         return list((await conn.execute(text(sql), params)).scalars())
 
     async def stats(self) -> dict[str, Any]:
-        async with db.read_connection() if self._engine is None else self.engine.connect() as conn:
+        async with self.engine.connect() as conn:
             count = (await conn.execute(select(func.count()).select_from(DOCS))).scalar_one()
         return {"index": TABLE_NAME, "documents": count}
 

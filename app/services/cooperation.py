@@ -256,9 +256,9 @@ async def update_request(
     if isinstance(data, RequestCreate):
         check_party_unchanged(principal, current["party"], data.party)
     etags.check_if_match(if_match, RequestPublic, current)
+    _check_dates(data.model_dump(exclude_unset=not replace, include={"start_date", "end_date"}), current)
     values = values_of(data, partial=not replace)
     values.pop("party", None)
-    _check_dates(values, current)
     await reference.check_terms(await session.connection(), values)
     if not values:
         return current

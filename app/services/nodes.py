@@ -31,6 +31,7 @@ SORTS: dict[str, paging.SortKey] = {
 DEFAULT_SORT = "-updated_at"
 STATUSES = ("active", "in-development", "inactive")
 SCOPE = "nodes:write"
+JSON_NULLABLE = frozenset({"description", "focal_point", "meeting", "problem", "objectives", "contact"})
 KIND = "node"
 
 
@@ -169,7 +170,8 @@ def values_of(model: BaseModel, *, partial: bool) -> dict[str, Any]:
             v = str(v)
         elif isinstance(v, dict) and k in ("focal_point", "contact"):
             v = {ck: cv for ck, cv in v.items() if cv is not None} or None
-        out[k] = null() if v is None else v
+        # JSONB columns would store None as JSON null; they want SQL NULL.
+        out[k] = null() if v is None and k in JSON_NULLABLE else v
     return out
 
 

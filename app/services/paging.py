@@ -148,7 +148,11 @@ def parse_datetime(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        # An unencoded "+02:00" in a query string arrives as " 02:00".
+        text = value.strip().replace("Z", "+00:00")
+        if len(text) > 19 and text[-6] == " ":
+            text = text[:-6] + "+" + text[-5:]
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         try:
             parsed = datetime.combine(date.fromisoformat(value), datetime.min.time())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -199,6 +199,19 @@ async def test_create_refuses_bad_and_foreign_bodies(client, change, status, loc
         assert change[loc[-1]][0] in r.json()["detail"]  # the unknown code is named
     assert await snapshot() == ([], [])
     assert await counts() == {"audit": {}, "changes": {}, "outbox": {}}
+
+
+async def test_patch_checks_dates_against_the_stored_ones(client):
+    br = bearer(await token_for("BR", "cooperation:write"))
+    (req,) = await make(1, start_date=date(2026, 1, 1), end_date=date(2026, 12, 31))
+    url = f"/api/v1/cooperation-requests/{req['id']}"
+    r = await client.patch(url, json={"end_date": "2025-06-30"}, headers=br)
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "end_date"]
+    r = await client.patch(url, json={"title": None}, headers=br)
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "title"]
+    assert (await client.get(url)).json()["end_date"] == "2026-12-31"
+    r = await client.patch(url, json={"start_date": None, "end_date": "2025-06-30"}, headers=br)
+    assert r.status_code == 200 and (r.json()["start_date"], r.json()["end_date"]) == (None, "2025-06-30")
 
 
 async def test_other_parties_cannot_touch_a_request(client):

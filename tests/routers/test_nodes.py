@@ -242,6 +242,8 @@ async def test_patch_cannot_null_required_fields(client):
     assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "name"]
     r = await client.patch(f"/api/v1/nodes/{node['id']}", json={"description": None}, headers=bearer(tok))
     assert r.status_code == 200 and r.json()["description"] is None
+    async with db.read_connection() as conn:  # SQL NULL, not a JSON null
+        assert (await conn.execute(select(N.c.description.is_(None)).where(N.c.id == node["id"]))).scalar_one()
 
 
 async def test_another_party_changes_nothing(client):
