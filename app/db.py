@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import orjson
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-
 
 from app.settings import Settings, get_settings
 
@@ -75,7 +75,7 @@ def _json_dumps(value: Any) -> str:
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An engine tuned for the API: orjson for JSON columns, a warm pool, no pre-ping round trip."""
-    return create_async_engine(
+    engine = create_async_engine(
         to_asyncpg_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -84,6 +84,19 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_pre_ping=False,
         connect_args={"server_settings": {"application_name": "chm-api", "jit": "off"}},
     )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _fast_jsonb(dbapi_connection: Any, _record: Any) -> None:
+        # SQLAlchemy's jsonb codec wraps each value in a Python function (strip the binary version byte,
+        # decode, parse); in text format orjson.loads is the codec itself. List pages decode hundreds of
+        # jsonb values per request. Binds arrive already serialized by json_serializer, so str passes through.
+        dbapi_connection.run_async(
+            lambda conn: conn.set_type_codec(
+                "jsonb", encoder=str, decoder=orjson.loads, schema="pg_catalog", format="text"
+            )
+        )
+
+    return engine
 
 
 def init_engine(url: str | None = None) -> AsyncEngine:

@@ -22,9 +22,11 @@ def single(request: Request, model: type[BaseModel], data: Any, *, status_code: 
     return Response(body, status_code=status_code, media_type=JSON, headers=headers)
 
 
-def listing(request: Request, model: type[BaseModel], items: list[Any], next_cursor: str | None) -> Response:
+def listing(
+    request: Request, model: type[BaseModel], items: list[Any], next_cursor: str | None, *, trusted: bool = False
+) -> Response:
     """A page `{"items": [...], "next_cursor": ...}` with a `Link: <...>; rel="next"` header."""
-    body = render(model, {"items": items, "next_cursor": next_cursor})
+    body = render(model, {"items": items, "next_cursor": next_cursor}, trusted=trusted)
     headers = {}
     if next_cursor:
         url = request.url.include_query_params(cursor=next_cursor)

@@ -50,7 +50,7 @@ async def list_records(
     items, next_cursor = await records_service.list_records(
         conn, principal, filters=filters, sort=sort, cursor=cursor, limit=limit
     )
-    return http.listing(request, RecordList, items, next_cursor)
+    return http.listing(request, RecordList, items, next_cursor, trusted=True)
 
 
 @router.get("/by-uid/{uid}", response_model=RecordPublic, summary="Get a record by its public uid")

@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
+from pydantic_core import to_json
 
 from app.errors import PreconditionFailed
 
@@ -17,8 +18,13 @@ def adapter(model: type[BaseModel]) -> TypeAdapter[Any]:
     return TypeAdapter(model)
 
 
-def render(model: type[BaseModel], data: Any) -> bytes:
-    """Validate `data` against `model` and serialize it in pydantic-core."""
+def render(model: type[BaseModel], data: Any, *, trusted: bool = False) -> bytes:
+    """Validate `data` against `model` and serialize it in pydantic-core.
+
+    `trusted`: `data` already has exactly the model's shape (a service built it field by field, as
+    `records.to_public` does), so serialize it without the validation pass — the hot list path."""
+    if trusted:
+        return to_json(data)
     ad = adapter(model)
     return ad.dump_json(ad.validate_python(data))
 

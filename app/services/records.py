@@ -17,6 +17,7 @@ from app.models.record import (
     RECORD_TYPE_ABBR,
     Record,
     RecordDraft,
+    RecordPublic,
     RecordRevision,
     make_uid,
 )
@@ -66,12 +67,16 @@ class RecordFilter:
     updated_since: datetime | None = None
 
 
+_PUBLIC_FIELDS = tuple(RecordPublic.model_fields)
+
+
 def to_public(row: Any) -> dict[str, Any]:
-    """A head row as the RecordPublic shape (adds `uid`, drops `serial`)."""
-    data = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
-    serial = data.pop("serial")
-    data["uid"] = make_uid(data["type"], data["party"], serial, data["revision"]) if data["revision"] else None
-    return data
+    """A head row as exactly the RecordPublic shape, in its field order (adds `uid`, drops `serial`), so a
+    list page can be serialized without a second validation pass."""
+    data = row._asdict() if hasattr(row, "_asdict") else row
+    revision = data["revision"]
+    uid = make_uid(data["type"], data["party"], data["serial"], revision) if revision else None
+    return {f: uid if f == "uid" else data.get(f) for f in _PUBLIC_FIELDS}
 
 
 def visibility(principal: Principal) -> ColumnElement[bool]:
