@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, alias="CHM_DB_POOL_SIZE")
     log_level: str = Field(default="INFO", alias="CHM_LOG_LEVEL")
     inprocess_worker: bool | None = Field(default=None, alias="CHM_INPROCESS_WORKER")
-    search_candidates: int = Field(default=2000, ge=1100, alias="CHM_SEARCH_CANDIDATES")
+    search_candidates: int = Field(default=1100, ge=1100, alias="CHM_SEARCH_CANDIDATES")
     search_batch_size: int = Field(default=200, ge=1, le=5000, alias="CHM_SEARCH_BATCH_SIZE")
     search_poll_seconds: float = Field(default=2.0, gt=0, alias="CHM_SEARCH_POLL_SECONDS")
     search_max_attempts: int = Field(default=5, ge=1, alias="CHM_SEARCH_MAX_ATTEMPTS")

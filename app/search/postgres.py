@@ -222,7 +222,7 @@ class PostgresBackend(SearchBackend):
 
     name = "postgres"
 
-    def __init__(self, engine: AsyncEngine | None = None, *, candidates: int = 2000) -> None:
+    def __init__(self, engine: AsyncEngine | None = None, *, candidates: int = 1100) -> None:
         self._engine = engine
         self.candidates = candidates
 
