@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from alembic import context
 from sqlalchemy.engine import Connection
 
+from alembic import context
 from app.db import make_engine, resolve_database_url, to_asyncpg_url
 from app.models import metadata
 

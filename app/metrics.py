@@ -12,6 +12,13 @@ LATENCY = Histogram(
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 RATE_LIMITED = Counter("chm_rate_limited_total", "Requests refused with 429")
+SEARCH_SYNCED = Counter("chm_search_synced_total", "Outbox rows applied to the search engine")
+SEARCH_FAILED = Counter("chm_search_failed_total", "Outbox rows that failed an attempt")
+SEARCH_LAG = Histogram(
+    "chm_search_sync_lag_seconds",
+    "From the write's commit (outbox row) to the engine's confirmation",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
 
 
 def render() -> tuple[bytes, str]:

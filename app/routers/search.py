@@ -40,6 +40,7 @@ async def search(
 
 
 @router.get("/status", response_model=SearchStatus, summary="Search sync status")
-async def status(conn: ReadConnDep) -> Response:
-    """Engine in use, outbox backlog, age of the oldest pending change, parked rows and the last error."""
-    return Response(render(SearchStatus, await search_service.status(conn)), media_type=JSON)
+async def status(conn: ReadConnDep, principal: PrincipalDep) -> Response:
+    """Engine in use, outbox backlog, age of the oldest pending change, parked rows; error texts for the
+    Secretariat only."""
+    return Response(render(SearchStatus, await search_service.status(conn, principal)), media_type=JSON)

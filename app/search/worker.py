@@ -14,13 +14,13 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app import db
+from app import db, metrics
 from app.search import documents, sources
 from app.search.backend import KINDS, EngineError, EngineUnavailable, SearchBackend
 from app.services.events import OUTBOX_CHANNEL
@@ -33,7 +33,7 @@ RETENTION = timedelta(days=1)  # done rows are kept this long for inspection
 REINDEX_OVERLAP = timedelta(minutes=5)  # writes that were in flight while a reindex read its snapshot
 
 _CLAIM = """
-    SELECT id, kind, entity_id, attempts FROM search_outbox
+    SELECT id, kind, entity_id, attempts, created_at FROM search_outbox
     WHERE done_at IS NULL AND NOT parked {due}
     ORDER BY next_attempt_at, id LIMIT :n FOR UPDATE SKIP LOCKED
 """
@@ -205,6 +205,13 @@ async def process_batch(
             await after_engine(done)  # fault injection: a crash here must leave every row pending
         await _mark_done(conn, done)
         result.done = len(done)
+    metrics.SEARCH_SYNCED.inc(result.done)
+    metrics.SEARCH_FAILED.inc(result.failed)
+    if result.done:
+        done_at, done_ids = datetime.now(UTC), set(done)
+        for row in rows:
+            if row.id in done_ids:
+                metrics.SEARCH_LAG.observe((done_at - row.created_at).total_seconds())
     return result
 
 

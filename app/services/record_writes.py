@@ -55,8 +55,9 @@ def _fingerprint(content: dict[str, Any]) -> bytes:
 def _head_content(row: Any) -> dict[str, Any]:
     data = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
     content = {k: data.get(k) for k in CONTENT_FIELDS}
-    if isinstance(content.get("publication_date"), date):
-        content["publication_date"] = content["publication_date"].isoformat()
+    published = content.get("publication_date")
+    if isinstance(published, date):
+        content["publication_date"] = published.isoformat()
     return content
 
 

@@ -134,7 +134,7 @@ async def check_terms(conn: AsyncConnection, data: dict[str, Any], *, loc: tuple
             errors.append({"loc": [*loc, "countries"], "msg": f"unknown country code(s): {', '.join(unknown)}",
                            "type": "unknown_term", "unknown": unknown})  # fmt: skip
     if errors:
-        raise Invalid("; ".join(e["msg"] for e in errors), errors=errors)
+        raise Invalid("; ".join(str(e["msg"]) for e in errors), errors=errors)
 
 
 async def list_parties(

@@ -119,8 +119,8 @@ async def search(
     }
 
 
-async def status(conn: AsyncConnection) -> dict[str, Any]:
-    """Which engine, how far behind the index is, and what last went wrong."""
+async def status(conn: AsyncConnection, principal: Principal) -> dict[str, Any]:
+    """Which engine, how far behind the index is, and (for the Secretariat) what last went wrong."""
     row = (await conn.execute(text(
         "SELECT count(*) FILTER (WHERE NOT parked) AS backlog, count(*) FILTER (WHERE parked) AS parked, "
         "extract(epoch FROM now() - min(created_at) FILTER (WHERE NOT parked)) AS oldest "
@@ -136,4 +136,9 @@ async def status(conn: AsyncConnection) -> dict[str, Any]:
         out.update(await backend.stats())
     except EngineError as exc:
         out["engine_error"] = str(exc)
+    if not principal.is_secretariat:  # engine error texts can name hosts and keys: operators only
+        if out["last_error"]:
+            out["last_error"] = "hidden"
+        if "engine_error" in out:
+            out["engine_error"] = "unavailable"
     return out

@@ -115,3 +115,30 @@ async def test_poisoned_row_is_parked_not_retried_forever(backend: PostgresBacke
         rows = (await conn.execute(text("SELECT parked, last_error FROM search_outbox WHERE done_at IS NULL"))).all()
     assert len(rows) == 2 and all(r.parked and "malformed" in r.last_error for r in rows)
     assert await backend.keys() == {f"record-{rid}"}
+
+
+async def test_status_hides_error_texts_from_all_but_the_secretariat(backend: PostgresBackend, client) -> None:  # type: ignore[no-untyped-def]
+    from tests.auth import bearer, token_for
+
+    async with db.transaction() as s:
+        await s.execute(text("INSERT INTO search_outbox (kind, entity_id, parked) VALUES ('widget', 'x', false)"))
+    await worker.drain(backend)
+    public = (await client.get("/api/v1/search/status")).json()
+    assert public["parked"] == 1 and public["last_error"] == "hidden"
+    party = (await client.get("/api/v1/search/status", headers=bearer(await token_for("BR")))).json()
+    assert party["last_error"] == "hidden"
+    sec = (await client.get("/api/v1/search/status", headers=bearer(await token_for(None, "admin")))).json()
+    assert "malformed" in sec["last_error"]
+
+
+async def test_sync_lag_and_counts_reach_metrics(backend: PostgresBackend, client) -> None:  # type: ignore[no-untyped-def]
+    def sample(body: str, name: str) -> float:
+        line = next(x for x in body.splitlines() if x.startswith(name + " "))
+        return float(line.split()[1])
+
+    before = (await client.get("/metrics")).text
+    await publish_new(title={"en": "Counted"})
+    await worker.drain(backend)
+    after = (await client.get("/metrics")).text
+    assert sample(after, "chm_search_synced_total") == sample(before, "chm_search_synced_total") + 1
+    assert sample(after, "chm_search_sync_lag_seconds_count") == sample(before, "chm_search_sync_lag_seconds_count") + 1
