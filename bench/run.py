@@ -579,7 +579,16 @@ def main() -> int:
     parser.add_argument("--scale-requests", type=int, default=200, help="sequential requests per page and size")
     parser.add_argument("--scale-seconds", type=float, default=30, help="time budget per page and size (min 10 req)")
     parser.add_argument("--skip-throughput", action="store_true", help="only the scale check (with --scale)")
-    args = parser.parse_args()
+    for flag in ("--search", "--bulk", "--lag"):  # handled by bench/extra.py (its own database and report)
+        parser.add_argument(flag, action="store_true", help=f"run bench/extra.py {flag} instead (see its --help)")
+    args, extra_argv = parser.parse_known_args()
+    if args.search or args.bulk or args.lag:
+        import extra
+
+        flags = [f"--{k}" for k in ("search", "bulk", "lag") if getattr(args, k)]
+        return extra.main(flags + extra_argv)
+    if extra_argv:
+        parser.error(f"unrecognized arguments: {' '.join(extra_argv)}")
     args.duration = min(args.duration, 15.0)
 
     tmp = Path(tempfile.mkdtemp(prefix="chm-bench-"))

@@ -30,7 +30,7 @@ from app.models.cooperation import (
     RequestUpdate,
 )
 from app.services import etags, events, paging, reference
-from app.services.nodes import bad_filter, check_party_unchanged, values_of, writing_party
+from app.services.ownership import check_party_unchanged, values_of, writing_party
 
 CR = CooperationRequest.__table__  # type: ignore[attr-defined]
 CO = CooperationOffer.__table__  # type: ignore[attr-defined]
@@ -81,7 +81,7 @@ def visibility(principal: Principal) -> ColumnElement[bool]:
 async def validate_filter(conn: AsyncConnection, f: RequestFilter) -> RequestFilter:
     """Normalise filters and reject unknown values with a 400 that names them."""
     if f.status is not None and f.status not in STATUSES:
-        raise bad_filter("status", f.status, STATUSES)
+        raise paging.bad_param("status", f.status, STATUSES)
     return RequestFilter(
         party=await reference.check_party_filter(conn, f.party), status=f.status,
         subject=await reference.check_term_filter(conn, "subject", f.subject),
@@ -107,10 +107,7 @@ def _where(principal: Principal, f: RequestFilter) -> list[ColumnElement[bool]]:
 
 def sort_key(sort: str | None) -> paging.SortKey:
     """Resolve a `sort` parameter."""
-    key = SORTS.get(sort or DEFAULT_SORT)
-    if key is None:
-        raise bad_filter("sort", str(sort), tuple(SORTS))
-    return key
+    return paging.resolve_sort(SORTS, sort, DEFAULT_SORT)
 
 
 async def list_requests(
@@ -126,9 +123,8 @@ async def list_requests(
     paging.check_limit(limit)
     key = sort_key(sort)
     filters = await validate_filter(conn, filters)
-    stmt = paging.apply(select(*PUBLIC_COLUMNS).where(and_(*_where(principal, filters))), key, cursor, limit)
-    rows, next_cursor = paging.page((await conn.execute(stmt)).all(), key, limit,
-                                    lambda r: tuple(getattr(r, c.name) for c in key.columns))  # fmt: skip
+    stmt = select(*PUBLIC_COLUMNS).where(and_(*_where(principal, filters)))
+    rows, next_cursor = await paging.fetch(conn, stmt, key, cursor, limit)
     return [to_public(r) for r in rows], next_cursor
 
 

@@ -16,7 +16,7 @@ from app.auth.principal import Principal
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.models.decision import Decision, DecisionCreate, DecisionParagraph, DecisionPublic, DecisionUpdate
 from app.services import etags, events, paging, reference
-from app.services.nodes import bad_filter, values_of
+from app.services.ownership import values_of
 
 D = Decision.__table__  # type: ignore[attr-defined]
 DP = DecisionParagraph.__table__  # type: ignore[attr-defined]
@@ -67,9 +67,9 @@ async def validate_filter(conn: AsyncConnection, f: DecisionFilter) -> DecisionF
     """Normalise filters and reject unknown values with a 400 that names them."""
     body = f.body.upper() if f.body else None
     if body is not None and body not in BODIES:
-        raise bad_filter("body", str(f.body), BODIES)
+        raise paging.bad_param("body", str(f.body), BODIES)
     if f.status is not None and f.status not in STATUSES:
-        raise bad_filter("status", f.status, STATUSES)
+        raise paging.bad_param("status", f.status, STATUSES)
     return DecisionFilter(
         body=body, session=f.session, status=f.status,
         subject=await reference.check_term_filter(conn, "subject", f.subject),
@@ -97,10 +97,7 @@ def _where(principal: Principal, f: DecisionFilter) -> list[ColumnElement[bool]]
 
 def sort_key(sort: str | None) -> paging.SortKey:
     """Resolve a `sort` parameter."""
-    key = SORTS.get(sort or DEFAULT_SORT)
-    if key is None:
-        raise bad_filter("sort", str(sort), tuple(SORTS))
-    return key
+    return paging.resolve_sort(SORTS, sort, DEFAULT_SORT)
 
 
 async def list_decisions(
@@ -116,9 +113,8 @@ async def list_decisions(
     paging.check_limit(limit)
     key = sort_key(sort)
     filters = await validate_filter(conn, filters)
-    stmt = paging.apply(select(*PUBLIC_COLUMNS).where(and_(*_where(principal, filters))), key, cursor, limit)
-    rows, next_cursor = paging.page((await conn.execute(stmt)).all(), key, limit,
-                                    lambda r: tuple(getattr(r, c.name) for c in key.columns))  # fmt: skip
+    stmt = select(*PUBLIC_COLUMNS).where(and_(*_where(principal, filters)))
+    rows, next_cursor = await paging.fetch(conn, stmt, key, cursor, limit)
     return [to_public(r) for r in rows], next_cursor
 
 

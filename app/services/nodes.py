@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import AnyUrl, BaseModel
-from sqlalchemy import ColumnElement, and_, delete, insert, null, select, true, update
+from sqlalchemy import ColumnElement, and_, delete, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
-from app.errors import BadRequest, Invalid, NotFound
+from app.errors import NotFound
 from app.models.node import NationalNode, NodeCreate, NodePublic, NodeUpdate
 from app.services import etags, events, paging, reference
+from app.services.ownership import check_party_unchanged, values_of, writing_party
 
 N = NationalNode.__table__  # type: ignore[attr-defined]
 
@@ -31,7 +31,6 @@ SORTS: dict[str, paging.SortKey] = {
 DEFAULT_SORT = "-updated_at"
 STATUSES = ("active", "in-development", "inactive")
 SCOPE = "nodes:write"
-JSON_NULLABLE = frozenset({"description", "focal_point", "meeting", "problem", "objectives", "contact"})
 KIND = "node"
 
 
@@ -54,16 +53,10 @@ def visibility(principal: Principal) -> ColumnElement[bool]:
     return true()
 
 
-def bad_filter(name: str, value: str, allowed: tuple[str, ...]) -> BadRequest:
-    """A 400 naming a query parameter whose value is not one of `allowed`."""
-    return BadRequest(f"unknown {name} '{value}'", errors=[{"loc": ["query", name], "type": "value_error",
-                      "msg": f"must be one of {', '.join(allowed)}"}])  # fmt: skip
-
-
 async def validate_filter(conn: AsyncConnection, f: NodeFilter) -> NodeFilter:
     """Normalise filters and reject unknown values with a 400 that names them."""
     if f.status is not None and f.status not in STATUSES:
-        raise bad_filter("status", f.status, STATUSES)
+        raise paging.bad_param("status", f.status, STATUSES)
     return NodeFilter(party=await reference.check_party_filter(conn, f.party), status=f.status,
                       updated_since=f.updated_since)  # fmt: skip
 
@@ -81,10 +74,7 @@ def _where(principal: Principal, f: NodeFilter) -> list[ColumnElement[bool]]:
 
 def sort_key(sort: str | None) -> paging.SortKey:
     """Resolve a `sort` parameter."""
-    key = SORTS.get(sort or DEFAULT_SORT)
-    if key is None:
-        raise bad_filter("sort", str(sort), tuple(SORTS))
-    return key
+    return paging.resolve_sort(SORTS, sort, DEFAULT_SORT)
 
 
 async def list_nodes(
@@ -100,9 +90,8 @@ async def list_nodes(
     paging.check_limit(limit)
     key = sort_key(sort)
     filters = await validate_filter(conn, filters)
-    stmt = paging.apply(select(*PUBLIC_COLUMNS).where(and_(*_where(principal, filters))), key, cursor, limit)
-    rows, next_cursor = paging.page((await conn.execute(stmt)).all(), key, limit,
-                                    lambda r: tuple(getattr(r, c.name) for c in key.columns))  # fmt: skip
+    stmt = select(*PUBLIC_COLUMNS).where(and_(*_where(principal, filters)))
+    rows, next_cursor = await paging.fetch(conn, stmt, key, cursor, limit)
     return [to_public(r) for r in rows], next_cursor
 
 
@@ -138,41 +127,6 @@ async def nodes_for_parties(
 
 
 # --- writes --------------------------------------------------------------------------------------------------
-
-
-async def writing_party(conn: AsyncConnection, principal: Principal, party: str | None) -> str:
-    """The Party a new entry belongs to: the token's own by default; only the Secretariat names another."""
-    if party is None:
-        if principal.party is None:
-            raise Invalid.field(["body", "party"], "a Secretariat token must name the Party")
-        return principal.party
-    code = party.upper()
-    principal.require_party(code)
-    if code not in await reference.party_codes(conn):
-        raise Invalid.field(["body", "party"], f"unknown Party code '{party}'")
-    return code
-
-
-def check_party_unchanged(principal: Principal, current: str, party: str | None) -> None:
-    """A full replacement may repeat the owner's code but never move the entry to another Party."""
-    if party is None or party.upper() == current:
-        return
-    principal.require_party(party.upper())
-    raise Invalid.field(["body", "party"], f"the Party of an existing entry cannot change (it is {current})")
-
-
-def values_of(model: BaseModel, *, partial: bool) -> dict[str, Any]:
-    """Column values from a write schema: URLs as text, contacts without empty keys, SQL NULL (not JSON null)."""
-    data = model.model_dump(exclude_unset=partial)
-    out: dict[str, Any] = {}
-    for k, v in data.items():
-        if isinstance(v, AnyUrl):
-            v = str(v)
-        elif isinstance(v, dict) and k in ("focal_point", "contact"):
-            v = {ck: cv for ck, cv in v.items() if cv is not None} or None
-        # JSONB columns would store None as JSON null; they want SQL NULL.
-        out[k] = null() if v is None and k in JSON_NULLABLE else v
-    return out
 
 
 async def _current(session: Any, principal: Principal, node_id: uuid.UUID) -> dict[str, Any]:

@@ -67,6 +67,28 @@ def _load(value: Any, kind: type) -> Any:
     raise ValueError("wrong value type")
 
 
+def bad_param(name: str, value: object, allowed: tuple[str, ...] | list[str]) -> BadRequest:
+    """A 400 naming a query parameter whose value is not one of `allowed`."""
+    return BadRequest(f"unknown {name} '{value}'", errors=[{"loc": ["query", name], "type": "value_error",
+                      "msg": f"must be one of {', '.join(allowed)}"}])  # fmt: skip
+
+
+def resolve_sort(sorts: dict[str, SortKey], sort: str | None, default: str) -> SortKey:
+    """The SortKey a `sort` parameter names (the default when absent), or a 400 listing the choices."""
+    key = sorts.get(sort or default)
+    if key is None:
+        raise bad_param("sort", sort, tuple(sorts))
+    return key
+
+
+async def fetch(
+    conn: Any, stmt: Select[Any], sort: SortKey, cursor: str | None, limit: int
+) -> tuple[list[Any], str | None]:
+    """Run `stmt` as one keyset page: rows and the cursor of the next page (sort columns read by name)."""
+    rows = (await conn.execute(apply(stmt, sort, cursor, limit))).all()
+    return page(rows, sort, limit, lambda r: tuple(getattr(r, c.name) for c in sort.columns))
+
+
 def encode_cursor(sort: SortKey, values: tuple[Any, ...]) -> str:
     """An opaque, URL-safe cursor for the row after which the next page starts."""
     raw = orjson.dumps([sort.name, *(_dump(v) for v in values)])

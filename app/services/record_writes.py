@@ -23,6 +23,7 @@ from app.models.record import CONTENT_FIELDS, RecordContentIn, RecordCreate, Rec
 from app.services import etags, reference
 from app.services import records as reads
 from app.services.events import Event, emit, now
+from app.services.ownership import writing_party
 
 R, RD, RR = reads.R, reads.RD, reads.RR
 BULK_MAX = 1000
@@ -65,16 +66,6 @@ async def _check(session: Any, content: dict[str, Any], loc: tuple[str | int, ..
     await reference.check_terms(await session.connection(), content, loc=loc)
 
 
-async def _resolve_party(session: Any, principal: Principal, party: str | None) -> str:
-    code = (party or principal.party or "").upper()
-    if not code:
-        raise Invalid.field(("body", "party"), "party is required for Secretariat tokens")
-    if code not in await reference.party_codes(await session.connection()):
-        raise Invalid.field(("body", "party"), f"unknown Party code '{code}'")
-    principal.require_party(code)
-    return code
-
-
 async def _lock_head(session: Any, principal: Principal, record_id: uuid.UUID) -> Any:
     row = (await session.execute(select(*reads.PUBLIC_COLUMNS).where(R.c.id == record_id).with_for_update())).first()
     if row is None or (row.status != "published" and not principal.can_see_unpublished(row.party)):
@@ -108,7 +99,7 @@ async def _external_id_free(session: Any, party: str, external_id: str | None, r
 async def create(session: Any, principal: Principal, data: RecordCreate) -> dict[str, Any]:
     """Create a draft record for the caller's Party (or, for the Secretariat, the Party named)."""
     principal.require("records:write")
-    party = await _resolve_party(session, principal, data.party)
+    party = await writing_party(await session.connection(), principal, data.party)
     content = _content(data)
     await _check(session, content)
     await _external_id_free(session, party, data.external_id, None)

@@ -130,11 +130,7 @@ def _where(principal: Principal, f: RecordFilter) -> list[ColumnElement[bool]]:
 
 def sort_key(sort: str | None) -> paging.SortKey:
     """Resolve a `sort` parameter."""
-    key = SORTS.get(sort or DEFAULT_SORT)
-    if key is None:
-        raise BadRequest(f"unknown sort '{sort}'", errors=[{"loc": ["query", "sort"], "type": "value_error",
-                         "msg": f"must be one of {', '.join(SORTS)}"}])  # fmt: skip
-    return key
+    return paging.resolve_sort(SORTS, sort, DEFAULT_SORT)
 
 
 async def list_records(
@@ -150,9 +146,8 @@ async def list_records(
     paging.check_limit(limit)
     key = sort_key(sort)
     filters = await validate_filter(conn, filters)
-    stmt = paging.apply(select(*PUBLIC_COLUMNS).where(and_(*_where(principal, filters))), key, cursor, limit)
-    rows = (await conn.execute(stmt)).all()
-    rows, next_cursor = paging.page(rows, key, limit, lambda r: tuple(getattr(r, c.name) for c in key.columns))
+    stmt = select(*PUBLIC_COLUMNS).where(and_(*_where(principal, filters)))
+    rows, next_cursor = await paging.fetch(conn, stmt, key, cursor, limit)
     items = [to_public(r) for r in rows]
     await _attach_draft_status(conn, principal, items)
     return items, next_cursor
