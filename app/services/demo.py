@@ -29,7 +29,7 @@ def demo_records(count: int = RECORDS, seed: int = 20221219) -> list[dict[str, A
         tpl = data["types"][rtype]
         t_idx = rng.randrange(len(data["topics"]))
         topic, tags = data["topics"][t_idx], data["topic_tags"][t_idx]
-        year = 2019 + rng.randrange(8)
+        year = 2018 + rng.randrange(8)  # 2018-2025: no publication dates in the future
         title_tpl = tpl["titles"][rng.randrange(len(tpl["titles"]))]
         summary_tpl = tpl["summaries"][rng.randrange(len(tpl["summaries"]))]
         langs = [lang for lang in ("en", "fr", "es") if lang in title_tpl and (lang == "en" or rng.random() < 0.6)]

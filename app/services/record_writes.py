@@ -338,9 +338,9 @@ async def withdraw(session: Any, principal: Principal, record_id: uuid.UUID) -> 
     return await _view(session, principal, record_id)
 
 
-def _error(exc: AppError | ValidationError) -> dict[str, Any]:
+def _error(exc: AppError | ValidationError, index: int) -> dict[str, Any]:
     if isinstance(exc, ValidationError):
-        errs = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        errs = [{"loc": ["items", index, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         return {
             "code": "INVALID",
             "detail": "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errs),
@@ -390,7 +390,7 @@ async def bulk_upsert(
             await reference.check_terms(conn, content, loc=("items", i))
             parsed.append((i, party, data, content))
         except (AppError, ValidationError) as exc:
-            results[i]["error"] = _error(exc)
+            results[i]["error"] = _error(exc, i)
     if not parsed:
         return results
 

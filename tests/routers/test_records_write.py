@@ -246,6 +246,8 @@ async def test_bulk_upsert_created_updated_unchanged_and_per_item_errors(client,
     assert [x["status"] for x in res] == ["created", "created", "error", "error", "error"]
     assert [x["external_id"] for x in res] == ["ext-1", "ext-2", "ext-3", "ext-4", None]
     assert "CBD-SUBJECT-NOPE" in res[2]["error"]["detail"]
+    assert res[2]["error"]["errors"][0]["loc"] == ["items", 2, "subjects"]
+    assert res[4]["error"]["errors"][0]["loc"][:2] == ["items", 4]
     assert res[3]["error"]["code"] == "FORBIDDEN"
     assert await count(Record) == 2 and await count(RecordRevision) == 2
     public = (await client.get("/api/v1/records")).json()["items"]
