@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     graphql_ide: bool | None = Field(default=None, alias="CHM_GRAPHQL_IDE")
     graphql_introspection: bool | None = Field(default=None, alias="CHM_GRAPHQL_INTROSPECTION")
     rate_limit_per_minute: int = Field(default=600, alias="CHM_RATE_LIMIT_PER_MINUTE")
-    db_pool_size: int = Field(default=10, alias="CHM_DB_POOL_SIZE")
+    db_pool_size: int = Field(default=20, alias="CHM_DB_POOL_SIZE")
     log_level: str = Field(default="INFO", alias="CHM_LOG_LEVEL")
     inprocess_worker: bool | None = Field(default=None, alias="CHM_INPROCESS_WORKER")
     search_candidates: int = Field(default=1100, ge=1100, alias="CHM_SEARCH_CANDIDATES")

@@ -62,7 +62,7 @@ async def _init(conn: asyncpg.Connection) -> None:
 async def lifespan(_: Starlette) -> AsyncIterator[None]:
     global pool
     url = os.environ.get("BENCH_DATABASE_URL") or os.environ["DATABASE_URL"]
-    size = int(os.environ.get("CHM_DB_POOL_SIZE", "10"))
+    size = int(os.environ.get("CHM_DB_POOL_SIZE", "20"))  # the same as chm-api's default
     pool = await asyncpg.create_pool(
         url,
         min_size=size,
