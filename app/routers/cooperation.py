@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import PrincipalDep, ReadConnDep, SessionDep
 from app.models.cooperation import (
@@ -20,13 +20,11 @@ from app.models.cooperation import (
     RequestUpdate,
 )
 from app.routers import http
-from app.routers.params import DEFAULT, Cursor, GbfTargetQ, Limit, PartyQ, SubjectQ, UpdatedSince
+from app.routers.params import DEFAULT, Cursor, GbfTargetQ, IfMatch, Limit, PartyQ, SubjectQ, UpdatedSince
 from app.services import cooperation as cooperation_service
 from app.services.paging import parse_datetime
 
 router = APIRouter(prefix="/api/v1/cooperation-requests", tags=["cooperation"])
-
-IfMatch = Annotated[str | None, Header(description="The ETag you read; a stale one answers 412")]
 
 
 @router.get("", response_model=RequestList, summary="List cooperation requests")

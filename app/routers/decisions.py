@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import PrincipalDep, ReadConnDep, SessionDep
 from app.models.decision import DecisionCreate, DecisionList, DecisionPublic, DecisionUpdate
 from app.routers import http
-from app.routers.params import DEFAULT, Cursor, GbfTargetQ, Limit, SubjectQ, UpdatedSince
+from app.routers.params import DEFAULT, Cursor, GbfTargetQ, IfMatch, Limit, SubjectQ, UpdatedSince
 from app.services import decisions as decisions_service
 from app.services.paging import parse_datetime
 
 router = APIRouter(prefix="/api/v1/decisions", tags=["decisions"])
-
-IfMatch = Annotated[str | None, Header(description="The ETag you read; a stale one answers 412")]
 
 
 @router.get("", response_model=DecisionList, summary="List decisions")

@@ -5,18 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import PrincipalDep, ReadConnDep, SessionDep
 from app.models.node import NodeCreate, NodeList, NodePublic, NodeUpdate
 from app.routers import http
-from app.routers.params import DEFAULT, Cursor, Limit, PartyQ, UpdatedSince
+from app.routers.params import DEFAULT, Cursor, IfMatch, Limit, PartyQ, UpdatedSince
 from app.services import nodes as nodes_service
 from app.services.paging import parse_datetime
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
-
-IfMatch = Annotated[str | None, Header(description="The ETag you read; a stale one answers 412")]
 
 
 @router.get("", response_model=NodeList, summary="List national nodes")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Header, Query
 
 from app.services.paging import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -17,3 +17,6 @@ UpdatedSince = Annotated[str | None, Query(description="ISO 8601 date or date-ti
 SubjectQ = Annotated[str | None, Query(description="A CBD subject code, e.g. CBD-SUBJECT-FORESTS")]
 GbfTargetQ = Annotated[str | None, Query(description="A GBF target code, e.g. GBF-TARGET-03")]
 DEFAULT = DEFAULT_LIMIT
+IfMatch = Annotated[
+    str | None, Header(description="The ETag from a previous GET; a stale one answers 412 and nothing changes")
+]

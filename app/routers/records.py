@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from app.auth.dependencies import PrincipalDep, ReadConnDep, SessionDep
@@ -18,7 +18,7 @@ from app.models.record import (
     RecordUpdate,
 )
 from app.routers import http
-from app.routers.params import DEFAULT, Cursor, GbfTargetQ, Limit, PartyQ, SubjectQ, UpdatedSince
+from app.routers.params import DEFAULT, Cursor, GbfTargetQ, IfMatch, Limit, PartyQ, SubjectQ, UpdatedSince
 from app.services import record_writes
 from app.services import records as records_service
 from app.services.etags import render
@@ -86,8 +86,6 @@ async def get_revision(
 
 
 # --- writes -------------------------------------------------------------------------------------------
-
-IfMatch = Annotated[str | None, Header(description="ETag from a previous GET; 412 when the record changed since")]
 
 
 class BulkRequest(BaseModel):
