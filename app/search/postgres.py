@@ -307,14 +307,15 @@ class PostgresBackend(SearchBackend):
 
     async def _search(self, conn: AsyncConnection, query: SearchQuery) -> SearchResult:
         q = query.q.strip()
-        base = {"cap": max(self.candidates, query.offset + query.limit), "limit": query.limit,
+        cap = max(self.candidates, query.offset + query.limit)
+        base: dict[str, object] = {"cap": cap, "limit": query.limit,
                 "offset": query.offset, "lang": query.lang or "en"}  # fmt: skip
         if not q:
             params = dict(base)
             total, hits, facets = await self._run(conn, _browse_sql(query, params), params)
             return SearchResult(hits=hits, facets=facets, estimated_total=total)
         params = {**base, "q": q}
-        dense = await self._dense(conn, query, q, base["cap"])
+        dense = await self._dense(conn, query, q, cap)
         total, hits, facets = await self._run(conn, _fts_sql(query, params, dense=dense), params)
         if total < WEAK_MATCH and len(q) >= TYPO_MIN_QUERY:
             # Typo fallback: titles by trigram word similarity, placed after the full-text hits.
