@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint format typecheck bench clean install
+.PHONY: run test test-slow lint format typecheck bench clean install
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,11 @@ install: $(STAMP)
 run: $(STAMP)  ## migrate, load the demo data (idempotent) and serve on http://$(HOST):$(PORT)
 	$(BIN)/chm serve --demo --host $(HOST) --port $(PORT)
 
-test: $(STAMP)  ## the whole test suite against a real (embedded) PostgreSQL
+test: $(STAMP)  ## the test suite against a real (embedded) PostgreSQL (slow suites: make test-slow)
 	$(BIN)/python -m pytest
+
+test-slow: $(STAMP)  ## the slow suites: fuzzing, headless browser, generated client (CI runs them too)
+	$(BIN)/python -m pytest -m slow || test $$? -eq 5  # 5: no slow test collected
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench
