@@ -307,3 +307,27 @@ async def test_redirects_are_not_followed_and_count_as_failures(client, br, engi
         await redirecting.stop()
     row = next(d for d in await deliveries(sub["id"]) if d.outcome == "failure")
     assert row.status_code == 307 and "redirects are not followed" in row.error and not target.requests
+
+
+async def test_each_delivery_checks_the_address_again(client, br, engine):
+    """A URL accepted earlier (here: in development) whose host now resolves to loopback is refused at delivery,
+    as a rebinding DNS name would be; the attempt is logged and the receiver gets nothing."""
+    receiver = await Receiver(secrets=[]).start()
+    strict = fast_settings(webhook_allow_private=False, webhook_retry_base_seconds=30)
+    w = DeliveryWorker(settings=strict, name="test-worker-strict")
+    await w.start()
+    try:
+        sub = await subscribe(client, br, f"https://localhost:{receiver.port}/hook")
+        rec = await create_record(client, br)
+        await step(client, br, rec["id"], "publish")
+
+        async def refused() -> bool:
+            return any(d.outcome == "failure" for d in await deliveries(sub["id"]))
+
+        await wait_until(refused)
+    finally:
+        await w.stop()
+        await receiver.stop()
+    row = next(d for d in await deliveries(sub["id"]) if d.outcome == "failure")
+    assert "loopback" in row.error and "refused" in row.error and row.status_code is None
+    assert receiver.requests == []
