@@ -73,7 +73,7 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 10, server_settings: dict[str, str] | None = None) -> AsyncEngine:
     """An engine tuned for the API: orjson for JSON columns, a warm pool, no pre-ping round trip."""
     engine = create_async_engine(
         to_asyncpg_url(url),
@@ -82,7 +82,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
         pool_pre_ping=False,
-        connect_args={"server_settings": {"application_name": "chm-api", "jit": "off"}},
+        connect_args={"server_settings": {"application_name": "chm-api", "jit": "off", **(server_settings or {})}},
     )
 
     @event.listens_for(engine.sync_engine, "connect")
