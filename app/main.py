@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__, db, openapi, problems
 from app.graphql.schema import graphql_router
-from app.middleware import RateLimitMiddleware, RequestIdMiddleware
+from app.middleware import EdgeMiddleware, RateLimitMiddleware, RequestIdMiddleware
 from app.routers import changes, cooperation, decisions, health, nodes, records, reference, search, tokens
 from app.settings import get_settings
 
@@ -54,6 +54,7 @@ def create_app() -> FastAPI:
                        allow_headers=["*"], expose_headers=["ETag", "Link", "X-Request-ID", "Retry-After"])  # fmt: skip
     if settings.rate_limit_per_minute > 0:
         app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
+    app.add_middleware(EdgeMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware (cheaper than BaseHTTPMiddleware): request ids, access logs, metrics, rate limits."""
+"""Pure ASGI middleware (cheaper than BaseHTTPMiddleware): request ids, access logs, metrics, edge checks,
+rate limits."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 import time
 import uuid
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import orjson
 
@@ -107,3 +109,47 @@ class RateLimitMiddleware:
                     "headers": [(b"content-type", b"application/problem+json"), (b"retry-after", str(retry).encode()),
                                 (b"content-length", str(len(body)).encode())]})  # fmt: skip
         await send({"type": "http.response.body", "body": body})
+
+
+async def send_problem(send: Any, status: int, title: str, detail: str, code: str,
+                       headers: list[tuple[bytes, bytes]] = (), **extra: Any) -> None:  # type: ignore[assignment]  # fmt: skip
+    """Answer with a problem+json straight from middleware (the application never sees the request)."""
+    body = orjson.dumps({"type": f"/problems/{code.lower()}", "title": title, "status": status, "detail": detail,
+                         "code": code, **extra})  # fmt: skip
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/problem+json"),
+                            (b"content-length", str(len(body)).encode()), *headers]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
+def _nul_location(scope: dict[str, Any]) -> list[str] | None:
+    """Where a percent-encoded NUL byte sits in the URL (path, or the query parameter carrying it)."""
+    if b"%00" in scope.get("raw_path", b"") or "\x00" in scope["path"]:
+        return ["path"]
+    query: bytes = scope.get("query_string", b"")
+    if b"%00" not in query:
+        return None
+    for pair in query.split(b"&"):
+        if b"%00" in pair:
+            name = pair.partition(b"=")[0]
+            return ["query", unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8", "replace").replace("\x00", "")]
+    return ["query"]
+
+
+class EdgeMiddleware:
+    """Refuse what no route can take before any parsing: a NUL byte anywhere in the URL (PostgreSQL text
+    cannot hold one, so every parameter would otherwise have to check)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and (
+            b"%00" in scope.get("query_string", b"") or b"%00" in scope.get("raw_path", b"")
+        ):
+            loc = _nul_location(scope) or ["query"]
+            msg = "must not contain NUL bytes (\\u0000)"
+            await send_problem(send, 422, "Invalid input", f"{'.'.join(loc)}: {msg}", "INVALID",
+                               errors=[{"loc": loc, "msg": msg, "type": "value_error"}])  # fmt: skip
+            return
+        await self.app(scope, receive, send)

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import AppError
+from app.models.common import echo, encodable
 
 log = logging.getLogger("chm.errors")
 PROBLEM = "application/problem+json"
@@ -27,15 +28,19 @@ def problem(status: int, detail: str, *, title: str | None = None, type_: str | 
         "detail": detail,
     }
     body.update({k: v for k, v in extra.items() if v is not None})
-    return Response(orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM, headers=headers)
+    try:
+        raw = orjson.dumps(body, default=str)
+    except TypeError:  # an unpaired surrogate or a >64-bit integer somewhere in what the client sent
+        raw = orjson.dumps(encodable(body), default=str)
+    return Response(raw, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 def _clean_errors(errors: Any) -> list[dict[str, Any]]:
     out = []
     for err in errors:
         item = {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
-        if "input" in err and err.get("type") not in ("missing",) and isinstance(err["input"], str | int | float):
-            item["input"] = err["input"]
+        if "input" in err and err.get("type") not in ("missing",) and (value := echo(err["input"])) is not None:
+            item["input"] = value
         out.append(item)
     return out
 

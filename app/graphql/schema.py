@@ -91,8 +91,10 @@ def build_schema(*, introspection: bool) -> Schema:
 class Router(GraphQLRouter[Any, None]):
     """orjson in and out; domain errors mapped and unexpected ones masked on every result."""
 
+    suggestions = True
+
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
-        result.errors = graphql_errors.map_errors(result.errors)
+        result.errors = graphql_errors.map_errors(result.errors, suggestions=self.suggestions)
         return await super().process_result(request, result)
 
     def encode_json(self, data: object) -> bytes:
@@ -105,5 +107,7 @@ class Router(GraphQLRouter[Any, None]):
 def graphql_router(settings: Settings) -> GraphQLRouter[Any, None]:
     """The `/graphql` router; query batching stays off."""
     schema = build_schema(introspection=settings.introspection_enabled)
-    return Router(schema, path="/graphql", context_getter=get_context,
-                  graphql_ide="graphiql" if settings.ide_enabled else None)  # fmt: skip
+    router = Router(schema, path="/graphql", context_getter=get_context,
+                    graphql_ide="graphiql" if settings.ide_enabled else None)  # fmt: skip
+    router.suggestions = settings.introspection_enabled
+    return router
