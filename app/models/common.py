@@ -117,7 +117,7 @@ def encodable(value: Any) -> Any:
     return encodable(str(value))
 
 
-Text = Annotated[str, AfterValidator(check_text)]
+SafeStr = Annotated[str, AfterValidator(check_text)]
 """A string PostgreSQL can store: no NUL byte, no unpaired surrogate. Add `Field(max_length=...)` as needed."""
 Int32 = Annotated[StrictInt, Field(ge=INT32_MIN, le=INT32_MAX)]
 """An integer for an `integer` column (strict: `true` and `"1"` are refused)."""
@@ -127,7 +127,7 @@ BoundedDate = Annotated[date, AfterValidator(check_date)]
 """A calendar date within 1900-01-01 .. 2200-12-31."""
 BoundedDateTime = Annotated[datetime, AfterValidator(check_datetime)]
 """An aware date-time (naive means UTC) within 1900-01-01 .. 2200-12-31 UTC."""
-Term = Annotated[Text, Field(min_length=1, max_length=100)]
+Term = Annotated[SafeStr, Field(min_length=1, max_length=100)]
 """A vocabulary identifier (checked against its vocabulary by the services)."""
 
 
@@ -143,11 +143,11 @@ def _check_lstring(value: dict[str, str]) -> dict[str, str]:
 
 
 LString = Annotated[
-    dict[str, Annotated[Text, Field(max_length=100_000)]],
+    dict[str, Annotated[SafeStr, Field(max_length=100_000)]],
     AfterValidator(_check_lstring),
     Field(json_schema_extra={"example": {"en": "National report", "fr": "Rapport national"}}),
 ]
-"""Text people read, keyed by UN language: at least one of ar en es fr ru zh."""
+"""SafeStr people read, keyed by UN language: at least one of ar en es fr ru zh."""
 
 
 def _check_lang(value: str) -> str:
@@ -169,7 +169,7 @@ def _check_country(value: str) -> str:
 
 
 CountryCode = Annotated[str, AfterValidator(_check_country)]
-Keyword = Annotated[Text, Field(min_length=1, max_length=200)]
+Keyword = Annotated[SafeStr, Field(min_length=1, max_length=200)]
 
 
 class Link(BaseModel):
@@ -177,7 +177,7 @@ class Link(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     url: HttpUrl
-    name: Text | None = Field(default=None, max_length=500)
+    name: SafeStr | None = Field(default=None, max_length=500)
     language: Lang | None = None
 
 
@@ -185,9 +185,9 @@ class Contact(BaseModel):
     """A person or office to contact."""
 
     model_config = ConfigDict(extra="forbid")
-    name: Text | None = Field(default=None, max_length=300)
-    email: Text | None = Field(default=None, max_length=300, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    organization: Text | None = Field(default=None, max_length=500)
+    name: SafeStr | None = Field(default=None, max_length=300)
+    email: SafeStr | None = Field(default=None, max_length=300, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    organization: SafeStr | None = Field(default=None, max_length=500)
 
 
 def jsonb(nullable: bool = False, **kw: Any) -> Any:

@@ -12,7 +12,7 @@ from sqlalchemy import CheckConstraint, Column, ForeignKey, Index
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import BoundedDate, Contact, LString, Term, Text, created_col, jsonb, text_array
+from app.models.common import BoundedDate, Contact, LString, SafeStr, Term, created_col, jsonb, text_array
 
 RequestStatus = Literal["open", "in-discussion", "matched", "closed"]
 OfferStatus = Literal["proposed", "accepted", "declined"]
@@ -69,7 +69,7 @@ class CooperationOffer(SQLModel, table=True):
 
 class RequestCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    party: Text | None = PField(default=None, min_length=2, max_length=2)
+    party: SafeStr | None = PField(default=None, min_length=2, max_length=2)
     title: LString
     problem: LString | None = None
     objectives: LString | None = None
@@ -113,7 +113,7 @@ class RequestUpdate(BaseModel):
 
 class OfferCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    provider_organization: Text | None = PField(default=None, max_length=500)
+    provider_organization: SafeStr | None = PField(default=None, max_length=500)
     description: LString
     contact: Contact | None = None
 
@@ -122,7 +122,7 @@ class OfferUpdate(BaseModel):
     """What the offering Party may change on its own proposed offer."""
 
     model_config = ConfigDict(extra="forbid")
-    provider_organization: Text | None = PField(default=None, max_length=500)
+    provider_organization: SafeStr | None = PField(default=None, max_length=500)
     description: LString | None = None
     contact: Contact | None = None
 

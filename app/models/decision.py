@@ -12,7 +12,7 @@ from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import BoundedDate, Int32, LString, Term, Text, created_col, jsonb, text_array
+from app.models.common import BoundedDate, Int32, LString, SafeStr, Term, created_col, jsonb, text_array
 
 DecisionBody = Literal["COP", "CP-MOP", "NP-MOP"]
 DecisionStatus = Literal["active", "elapsed", "superseded", "retired"]
@@ -66,16 +66,16 @@ class DecisionParagraph(SQLModel, table=True):
 
 class Meeting(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: Text = PField(max_length=32)
-    place: Text | None = PField(default=None, max_length=200)
+    code: SafeStr = PField(max_length=32)
+    place: SafeStr | None = PField(default=None, max_length=200)
     start: BoundedDate | None = None
     end: BoundedDate | None = None
 
 
 class ParagraphIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    number: Text | None = PField(default=None, max_length=32)
-    section: Text | None = PField(default=None, max_length=200)
+    number: SafeStr | None = PField(default=None, max_length=32)
+    section: SafeStr | None = PField(default=None, max_length=200)
     type: ParagraphType = "operative"
     text: LString
     actors: list[Term] = PField(default_factory=list, max_length=50)
@@ -84,8 +84,8 @@ class ParagraphIn(BaseModel):
 
 class DecisionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: Text = PField(pattern=r"^(COP|CP-MOP|NP-MOP)-\d{1,2}-\d{1,3}$", examples=["COP-15-4"])
-    symbol: Text = PField(max_length=64, examples=["CBD/COP/DEC/15/4"])
+    code: SafeStr = PField(pattern=r"^(COP|CP-MOP|NP-MOP)-\d{1,2}-\d{1,3}$", examples=["COP-15-4"])
+    symbol: SafeStr = PField(max_length=64, examples=["CBD/COP/DEC/15/4"])
     body: DecisionBody
     session: Int32 = PField(ge=1, le=99)
     number: Int32 = PField(ge=1, le=999)
@@ -102,7 +102,7 @@ class DecisionCreate(BaseModel):
 
 class DecisionUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    symbol: Text | None = PField(default=None, max_length=64)
+    symbol: SafeStr | None = PField(default=None, max_length=64)
     title: LString | None = None
     meeting: Meeting | None = None
     adopted_on: BoundedDate | None = None

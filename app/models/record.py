@@ -18,8 +18,8 @@ from app.models.common import (
     Lang,
     Link,
     LString,
+    SafeStr,
     Term,
-    Text,
     created_col,
     jsonb,
     text_array,
@@ -157,8 +157,8 @@ class RecordContentIn(BaseModel):
 class RecordCreate(RecordContentIn):
     """A new record (a draft). `party` defaults to the token's Party."""
 
-    party: Text | None = PField(default=None, min_length=2, max_length=2)
-    external_id: Text | None = PField(default=None, min_length=1, max_length=200)
+    party: SafeStr | None = PField(default=None, min_length=2, max_length=2)
+    external_id: SafeStr | None = PField(default=None, min_length=1, max_length=200)
 
 
 class RecordUpdate(BaseModel):
@@ -178,7 +178,7 @@ class RecordUpdate(BaseModel):
     aichi_targets: list[Term] | None = PField(default=None, max_length=20)
     countries: list[Term] | None = PField(default=None, max_length=300)
     publication_date: BoundedDate | None = None
-    external_id: Text | None = PField(default=None, min_length=1, max_length=200)
+    external_id: SafeStr | None = PField(default=None, min_length=1, max_length=200)
 
     @field_validator("type", "title", "languages", "links", "keywords", "subjects", "gbf_targets",
                      "aichi_targets", "countries", mode="before")  # fmt: skip
