@@ -1,7 +1,8 @@
 """Search latency through the Meilisearch adapter: p50/p95 under 32 concurrent searches against the loopback fake.
 
-    .venv/bin/python bench/meili.py                       # the current adapter (official client) vs the old one
-    .venv/bin/python bench/meili.py --duration 20 --docs 500 --concurrency 32
+    .venv/bin/python bench/meili.py                       # old vs new, 3 rounds of 10 s each, medians
+    .venv/bin/python bench/meili.py --query-threads 4 8 16 --rounds 5   # the new adapter's pool size too
+    .venv/bin/python bench/meili.py --concurrency 1       # one search at a time: the per-call overhead
     .venv/bin/python bench/meili.py --only new            # just the current adapter
 
 The fake Meilisearch (`tests/search/meili_fake.py`) runs in its own process (uvicorn, uvloop, httptools) so it does
@@ -113,13 +114,21 @@ async def main_async(args: argparse.Namespace, url: str) -> dict[str, Any]:
         for threads in args.query_threads:
             label = f"new: official client, {threads} query threads"
             variants.append((label, functools.partial(MeiliBackend, query_threads=threads)))
-    for n, (label, cls) in enumerate(variants):
-        backend = cls(url, "masterKey", index=f"bench_{n}_{int(time.time())}")
-        try:
-            results[label] = await run_variant(backend, docs, args.concurrency, args.duration, args.warmup)
-        finally:
-            await backend.close()
-        print(f"{label:48} " + "  ".join(f"{k} {v}" for k, v in results[label].items()), flush=True)
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in variants}
+    for r in range(args.rounds):  # rotate the order each round: a shared machine's load drifts
+        for n, (label, cls) in enumerate(variants[r % len(variants) :] + variants[: r % len(variants)]):
+            backend = cls(url, "masterKey", index=f"bench_{r}_{n}_{int(time.time())}")
+            try:
+                runs[label].append(await run_variant(backend, docs, args.concurrency, args.duration, args.warmup))
+            finally:
+                await backend.close()
+            print(f"round {r + 1} {label:46} " + "  ".join(f"{k} {v}" for k, v in runs[label][-1].items()), flush=True)
+    for label, rs in runs.items():
+        results[label] = {k: statistics.median(x[k] for x in rs) for k in rs[0]}
+    if args.rounds > 1:
+        print(f"medians over {args.rounds} rounds:")
+        for label, res in results.items():
+            print(f"  {label:46} " + "  ".join(f"{k} {v}" for k, v in res.items()))
     return results
 
 
@@ -129,6 +138,7 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--duration", type=float, default=10.0, help="seconds measured per variant")
     p.add_argument("--warmup", type=float, default=2.0)
+    p.add_argument("--rounds", type=int, default=3, help="rounds, variant order rotated; medians reported")
     p.add_argument("--only", choices=["old", "new"])
     p.add_argument("--query-threads", type=int, nargs="+", default=[16], help="new adapter's search pool size(s)")
     p.add_argument("--old-ref", default=OLD_REF, help="git revision holding the old adapter")

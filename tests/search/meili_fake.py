@@ -47,7 +47,7 @@ DOC_ID = re.compile(r"^[A-Za-z0-9_-]{1,511}$")
 INDEX_UID = re.compile(r"^[A-Za-z0-9_-]{1,400}$")
 IN_FILTER = re.compile(r"^(\w+) IN \[(.*)\]$")
 FILTER = re.compile(r'^(\w+) = "((?:[^"\\]|\\.)*)"$')
-VERSION = "1.12.8"  # the version compose.yaml pins; the fake answers like it
+VERSION = "1.12.0"  # the minor version compose.yaml pins; the fake answers like it
 
 
 class JSONResponse(_StarletteJSON):
