@@ -10,12 +10,14 @@ from pydantic import BaseModel, Field
 
 from app.auth.dependencies import PrincipalDep, ReadConnDep, SessionDep
 from app.models.common import INT32_MAX
+from app.models.derive import one_of
 from app.models.record import (
     RecordCreate,
     RecordList,
     RecordPublic,
     RecordRevisionList,
     RecordRevisionPublic,
+    RecordStatus,
     RecordUpdate,
 )
 from app.routers import http
@@ -37,7 +39,7 @@ async def list_records(
     cursor: Cursor = None,
     party: PartyQ = None,
     type: Annotated[str | None, Query(description="Record type (vocabulary record-types)")] = None,
-    status: Annotated[str | None, Query(description="draft, pending, published, withdrawn")] = None,
+    status: Annotated[str | None, Query(description=one_of(RecordStatus))] = None,
     subject: SubjectQ = None,
     gbf_target: GbfTargetQ = None,
     updated_since: UpdatedSince = None,
