@@ -6,11 +6,14 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app import db
 from app.errors import AppError
 from app.models.common import echo, encodable
 
@@ -72,6 +75,19 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"
         return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    async def database_error(request: Request, exc: Exception) -> Response:
+        mapped = db.as_app_error(exc)
+        if mapped is None:
+            return await unexpected(request, exc)
+        if mapped.status >= 500:
+            log.warning("%s on %s %s: %s", mapped.code, request.method, request.url.path, exc.__class__.__name__)
+        return await app_error(request, mapped)
+
+    # Handled here (not by the catch-all), so the response goes out normally: the connection stays usable
+    # and metrics see the real status.
+    for cls in (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, UnicodeError):
+        app.add_exception_handler(cls, database_error)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

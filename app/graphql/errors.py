@@ -11,6 +11,7 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from pydantic import BaseModel, ValidationError
 from strawberry.types.execution import ExecutionContext
 
+from app import db
 from app.errors import AppError, Invalid
 from app.models.common import echo
 
@@ -67,6 +68,8 @@ def to_client(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, ValidationError):
         original = invalid(original)
+    elif original is not None and not isinstance(original, AppError | GraphQLError):
+        original = db.as_app_error(original) or original  # database down, timeout, duplicate key ...
     if isinstance(original, AppError):
         extensions: dict[str, Any] = {"code": original.code, **original.extra}
         if original.errors:
@@ -85,6 +88,9 @@ def log_unexpected(errors: list[GraphQLError], execution_context: ExecutionConte
     for error in errors:
         original = error.original_error
         if isinstance(original, AppError | ValidationError) or _client_error(error):
+            continue
+        if original is not None and db.as_app_error(original) is not None:
+            log.warning("GraphQL database failure at %s: %s", error.path, type(original).__name__)
             continue
         log.error("unexpected GraphQL error at %s", error.path, exc_info=original or error)
 

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import strawberry
 from graphql import GraphQLError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse
@@ -111,6 +112,15 @@ class Router(GraphQLRouter[Any, None]):
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
+
+    async def parse_http_body(self, request: Any) -> Any:
+        """The request, with the document size checked before it is parsed (variables may be large: bulk)."""
+        data = await super().parse_http_body(request)
+        for item in data if isinstance(data, list) else [data]:
+            if item.query is not None and len(item.query) > limits.MAX_DOCUMENT_CHARS:
+                raise HTTPException(413, f"the GraphQL document is {len(item.query)} characters; the limit is "
+                                         f"{limits.MAX_DOCUMENT_CHARS} (send data in variables)")  # fmt: skip
+        return data
 
 
 def graphql_router(settings: Settings) -> GraphQLRouter[Any, None]:
