@@ -8,20 +8,23 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PField
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index
+from sqlalchemy import Column, ForeignKey, Index
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import Contact, LString, created_col, jsonb, text_array
+from app.models.common import BoundedDate, Contact, LString, SafeStr, Term, created_col, jsonb, text_array
+from app.models.derive import check_in, values
 
 RequestStatus = Literal["open", "in-discussion", "matched", "closed"]
 OfferStatus = Literal["proposed", "accepted", "declined"]
+REQUEST_STATUSES = values(RequestStatus)
+OFFER_STATUSES = values(OfferStatus)
 
 
 class CooperationRequest(SQLModel, table=True):
     __tablename__ = "cooperation_requests"
     __table_args__ = (
-        CheckConstraint("status IN ('open','in-discussion','matched','closed')", name="ck_requests_status"),
+        check_in("status", RequestStatus, "ck_requests_status"),
         Index("ix_requests_updated", "updated_at", "id"),
         Index("ix_requests_party_updated", "party", "updated_at", "id"),
         Index("ix_requests_status_updated", "status", "updated_at", "id"),
@@ -49,7 +52,7 @@ class CooperationRequest(SQLModel, table=True):
 class CooperationOffer(SQLModel, table=True):
     __tablename__ = "cooperation_offers"
     __table_args__ = (
-        CheckConstraint("status IN ('proposed','accepted','declined')", name="ck_offers_status"),
+        check_in("status", OfferStatus, "ck_offers_status"),
         Index("ix_offers_request", "request_id", "created_at", "id"),
     )
 
@@ -69,16 +72,16 @@ class CooperationOffer(SQLModel, table=True):
 
 class RequestCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    party: str | None = PField(default=None, min_length=2, max_length=2)
+    party: SafeStr | None = PField(default=None, min_length=2, max_length=2)
     title: LString
     problem: LString | None = None
     objectives: LString | None = None
-    assistance_types: list[str] = PField(default_factory=list, max_length=20)
-    subjects: list[str] = PField(default_factory=list, max_length=100)
-    gbf_targets: list[str] = PField(default_factory=list, max_length=23)
-    countries: list[str] = PField(default_factory=list, max_length=300)
-    start_date: date | None = None
-    end_date: date | None = None
+    assistance_types: list[Term] = PField(default_factory=list, max_length=20)
+    subjects: list[Term] = PField(default_factory=list, max_length=100)
+    gbf_targets: list[Term] = PField(default_factory=list, max_length=23)
+    countries: list[Term] = PField(default_factory=list, max_length=300)
+    start_date: BoundedDate | None = None
+    end_date: BoundedDate | None = None
     contact: Contact | None = None
     status: RequestStatus = "open"
 
@@ -94,12 +97,12 @@ class RequestUpdate(BaseModel):
     title: LString | None = None
     problem: LString | None = None
     objectives: LString | None = None
-    assistance_types: list[str] | None = PField(default=None, max_length=20)
-    subjects: list[str] | None = PField(default=None, max_length=100)
-    gbf_targets: list[str] | None = PField(default=None, max_length=23)
-    countries: list[str] | None = PField(default=None, max_length=300)
-    start_date: date | None = None
-    end_date: date | None = None
+    assistance_types: list[Term] | None = PField(default=None, max_length=20)
+    subjects: list[Term] | None = PField(default=None, max_length=100)
+    gbf_targets: list[Term] | None = PField(default=None, max_length=23)
+    countries: list[Term] | None = PField(default=None, max_length=300)
+    start_date: BoundedDate | None = None
+    end_date: BoundedDate | None = None
     contact: Contact | None = None
     status: RequestStatus | None = None
 
@@ -113,7 +116,7 @@ class RequestUpdate(BaseModel):
 
 class OfferCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    provider_organization: str | None = PField(default=None, max_length=500)
+    provider_organization: SafeStr | None = PField(default=None, max_length=500)
     description: LString
     contact: Contact | None = None
 
@@ -122,7 +125,7 @@ class OfferUpdate(BaseModel):
     """What the offering Party may change on its own proposed offer."""
 
     model_config = ConfigDict(extra="forbid")
-    provider_organization: str | None = PField(default=None, max_length=500)
+    provider_organization: SafeStr | None = PField(default=None, max_length=500)
     description: LString | None = None
     contact: Contact | None = None
 

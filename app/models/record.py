@@ -6,13 +6,26 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as PField
-from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, Integer, Sequence, text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Sequence, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import Keyword, Lang, Link, LString, created_col, jsonb, text_array, ts_col
+from app.models.common import (
+    BoundedDate,
+    Keyword,
+    Lang,
+    Link,
+    LString,
+    SafeStr,
+    Term,
+    created_col,
+    jsonb,
+    text_array,
+    ts_col,
+)
+from app.models.derive import check_in, values
 
 RecordType = Literal[
     "resource", "news", "event", "case-study", "project",
@@ -20,6 +33,8 @@ RecordType = Literal[
 ]  # fmt: skip
 RecordStatus = Literal["draft", "pending", "published", "withdrawn"]
 DraftStatus = Literal["draft", "pending"]
+RECORD_TYPES = values(RecordType)
+RECORD_STATUSES = values(RecordStatus)
 
 RECORD_TYPE_ABBR: dict[str, str] = {
     "resource": "RES",
@@ -33,6 +48,8 @@ RECORD_TYPE_ABBR: dict[str, str] = {
     "organization": "ORG",
     "expert": "EXP",
 }
+if tuple(RECORD_TYPE_ABBR) != RECORD_TYPES:
+    raise RuntimeError("RECORD_TYPE_ABBR must list every RecordType, in order")
 ABBR_RECORD_TYPE = {v: k for k, v in RECORD_TYPE_ABBR.items()}
 
 record_serial_seq = Sequence("record_serial_seq", metadata=SQLModel.metadata)
@@ -55,7 +72,7 @@ class Record(SQLModel, table=True):
 
     __tablename__ = "records"
     __table_args__ = (
-        CheckConstraint("status IN ('draft','pending','published','withdrawn')", name="ck_records_status"),
+        check_in("status", RecordStatus, "ck_records_status"),
         Index("uq_records_party_external_id", "party", "external_id", unique=True,
               postgresql_where=text("external_id IS NOT NULL")),
         Index("ix_records_status_updated", "status", "updated_at", "id"),
@@ -98,7 +115,7 @@ class RecordDraft(SQLModel, table=True):
     """A working draft over a published (or withdrawn) record; the public keeps seeing the head row."""
 
     __tablename__ = "record_drafts"
-    __table_args__ = (CheckConstraint("status IN ('draft','pending')", name="ck_record_drafts_status"),)
+    __table_args__ = (check_in("status", DraftStatus, "ck_record_drafts_status"),)
 
     record_id: uuid.UUID = Field(
         sa_column=Column(UUID(as_uuid=True), ForeignKey("records.id", ondelete="CASCADE"), primary_key=True)
@@ -135,18 +152,18 @@ class RecordContentIn(BaseModel):
     languages: list[Lang] = PField(default_factory=list, max_length=6)
     links: list[Link] = PField(default_factory=list, max_length=100)
     keywords: list[Keyword] = PField(default_factory=list, max_length=100)
-    subjects: list[str] = PField(default_factory=list, max_length=100)
-    gbf_targets: list[str] = PField(default_factory=list, max_length=23)
-    aichi_targets: list[str] = PField(default_factory=list, max_length=20)
-    countries: list[str] = PField(default_factory=list, max_length=300)
-    publication_date: date | None = None
+    subjects: list[Term] = PField(default_factory=list, max_length=100)
+    gbf_targets: list[Term] = PField(default_factory=list, max_length=23)
+    aichi_targets: list[Term] = PField(default_factory=list, max_length=20)
+    countries: list[Term] = PField(default_factory=list, max_length=300)
+    publication_date: BoundedDate | None = None
 
 
 class RecordCreate(RecordContentIn):
     """A new record (a draft). `party` defaults to the token's Party."""
 
-    party: str | None = PField(default=None, min_length=2, max_length=2)
-    external_id: str | None = PField(default=None, min_length=1, max_length=200)
+    party: SafeStr | None = PField(default=None, min_length=2, max_length=2)
+    external_id: SafeStr | None = PField(default=None, min_length=1, max_length=200)
 
 
 class RecordUpdate(BaseModel):
@@ -161,12 +178,20 @@ class RecordUpdate(BaseModel):
     languages: list[Lang] | None = PField(default=None, max_length=6)
     links: list[Link] | None = PField(default=None, max_length=100)
     keywords: list[Keyword] | None = PField(default=None, max_length=100)
-    subjects: list[str] | None = PField(default=None, max_length=100)
-    gbf_targets: list[str] | None = PField(default=None, max_length=23)
-    aichi_targets: list[str] | None = PField(default=None, max_length=20)
-    countries: list[str] | None = PField(default=None, max_length=300)
-    publication_date: date | None = None
-    external_id: str | None = PField(default=None, min_length=1, max_length=200)
+    subjects: list[Term] | None = PField(default=None, max_length=100)
+    gbf_targets: list[Term] | None = PField(default=None, max_length=23)
+    aichi_targets: list[Term] | None = PField(default=None, max_length=20)
+    countries: list[Term] | None = PField(default=None, max_length=300)
+    publication_date: BoundedDate | None = None
+    external_id: SafeStr | None = PField(default=None, min_length=1, max_length=200)
+
+    @field_validator("type", "title", "languages", "links", "keywords", "subjects", "gbf_targets",
+                     "aichi_targets", "countries", mode="before")  # fmt: skip
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value
 
 
 class LinkPublic(BaseModel):

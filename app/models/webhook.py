@@ -8,21 +8,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import BigInteger, CheckConstraint, Column, Float, ForeignKey, Identity, Index, Integer, Text, text
+from sqlalchemy import BigInteger, Column, Float, ForeignKey, Identity, Index, Integer, Text, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import created_col, text_array, ts_col
+from app.models.common import SafeStr, Term, created_col, text_array, ts_col
+from app.models.derive import check_in, values
 
 WebhookStatus = Literal["active", "paused", "disabled"]
-WEBHOOK_STATUSES: tuple[str, ...] = WebhookStatus.__args__  # type: ignore[attr-defined]
+WEBHOOK_STATUSES = values(WebhookStatus)
 DeliveryOutcome = Literal["pending", "success", "failure"]
-DELIVERY_OUTCOMES: tuple[str, ...] = DeliveryOutcome.__args__  # type: ignore[attr-defined]
+DELIVERY_OUTCOMES = values(DeliveryOutcome)
 MAX_FILTER_ITEMS = 64
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class WebhookSubscription(SQLModel, table=True):
@@ -30,7 +27,7 @@ class WebhookSubscription(SQLModel, table=True):
 
     __tablename__ = "webhook_subscriptions"
     __table_args__ = (
-        CheckConstraint(_in("status", WEBHOOK_STATUSES), name="ck_webhook_subscriptions_status"),
+        check_in("status", WebhookStatus, "ck_webhook_subscriptions_status"),
         Index("ix_webhook_subscriptions_owner", "owner", "created_at", "id"),
         Index("ix_webhook_subscriptions_due", "next_attempt_at", postgresql_where=text("status = 'active'")),
     )
@@ -66,7 +63,7 @@ class WebhookDelivery(SQLModel, table=True):
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
-        CheckConstraint(_in("outcome", DELIVERY_OUTCOMES), name="ck_webhook_deliveries_outcome"),
+        check_in("outcome", DeliveryOutcome, "ck_webhook_deliveries_outcome"),
         Index("ix_webhook_deliveries_subscription", "subscription_id", "id"),
         Index("ix_webhook_deliveries_pending", "subscription_id", "id", postgresql_where=text("outcome = 'pending'")),
         Index("ix_webhook_deliveries_created", "created_at"),
@@ -112,13 +109,13 @@ class WebhookCreate(BaseModel):
     """A subscription: only `url` is required; no filter means every public event."""
 
     model_config = ConfigDict(extra="forbid")
-    url: str = Url
-    event_types: list[str] | None = PField(default=None, max_length=MAX_FILTER_ITEMS,
+    url: SafeStr = Url
+    event_types: list[Term] | None = PField(default=None, max_length=MAX_FILTER_ITEMS,
                                            examples=[["record.published", "record.revised", "decision.*"]])  # fmt: skip
-    parties: list[str] | None = PField(default=None, max_length=MAX_FILTER_ITEMS, examples=[["BR", "FR"]])
-    kinds: list[str] | None = PField(default=None, max_length=MAX_FILTER_ITEMS, examples=[["record"]])
-    description: str | None = PField(default=None, max_length=500)
-    owner: str | None = PField(default=None, min_length=2, max_length=2,
+    parties: list[Term] | None = PField(default=None, max_length=MAX_FILTER_ITEMS, examples=[["BR", "FR"]])
+    kinds: list[Term] | None = PField(default=None, max_length=MAX_FILTER_ITEMS, examples=[["record"]])
+    description: SafeStr | None = PField(default=None, max_length=500)
+    owner: SafeStr | None = PField(default=None, min_length=2, max_length=2,
                                description="Secretariat only: create the subscription for this Party")  # fmt: skip
 
 
@@ -126,11 +123,11 @@ class WebhookUpdate(BaseModel):
     """Fields to change; `status` pauses (`paused`) or resumes (`active`) delivery."""
 
     model_config = ConfigDict(extra="forbid")
-    url: str | None = PField(default=None, min_length=1, max_length=2000)
-    event_types: list[str] | None = PField(default=None, max_length=MAX_FILTER_ITEMS)
-    parties: list[str] | None = PField(default=None, max_length=MAX_FILTER_ITEMS)
-    kinds: list[str] | None = PField(default=None, max_length=MAX_FILTER_ITEMS)
-    description: str | None = PField(default=None, max_length=500)
+    url: SafeStr | None = PField(default=None, min_length=1, max_length=2000)
+    event_types: list[Term] | None = PField(default=None, max_length=MAX_FILTER_ITEMS)
+    parties: list[Term] | None = PField(default=None, max_length=MAX_FILTER_ITEMS)
+    kinds: list[Term] | None = PField(default=None, max_length=MAX_FILTER_ITEMS)
+    description: SafeStr | None = PField(default=None, max_length=500)
     status: Literal["active", "paused"] | None = None
 
 
