@@ -243,6 +243,11 @@ class Attempt:
     outcome: str = "success"  # success | http_error | timeout | connection_error | refused
 
 
+def parts_origin(url: str) -> str:
+    """scheme://host:port of a URL."""
+    return "/".join(url.split("/", 3)[:3])
+
+
 class Sender:
     """POSTs signed messages: the host resolved and checked on every attempt (DNS rebinding), the connection pinned
     to the checked address, no redirects, a total timeout, the response body read up to a small cap."""
@@ -250,13 +255,29 @@ class Sender:
     def __init__(self, settings: Settings | None = None, *, max_connections: int = 100) -> None:
         self.settings = settings or get_settings()
         self.timeout = self.settings.webhook_timeout_seconds
-        self.client = httpx.AsyncClient(
-            follow_redirects=False, timeout=httpx.Timeout(self.timeout), trust_env=False,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-        )  # fmt: skip
+        self.max_clients = max_connections
+        # One small client per target origin: httpcore scans its whole pool on every request, so one shared pool of
+        # a hundred receivers' connections costs O(receivers) per delivery. At most one event is in flight per
+        # subscription, so two connections per origin are plenty.
+        self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
+
+    def client(self, origin: str) -> httpx.AsyncClient:
+        client = self._clients.get(origin)
+        if client is None:
+            client = httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(self.timeout), trust_env=False,
+                                       limits=httpx.Limits(max_connections=4, max_keepalive_connections=2))  # fmt: skip
+            self._clients[origin] = client
+            while len(self._clients) > self.max_clients:  # least recently used first; its requests finish on their own
+                _, old = self._clients.popitem(last=False)
+                asyncio.get_running_loop().create_task(old.aclose())
+        else:
+            self._clients.move_to_end(origin)
+        return client
 
     async def close(self) -> None:
-        await self.client.aclose()
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
 
     async def _target(self, url: str) -> tuple[str, dict[str, str], dict[str, Any]]:
         parts = rules.parse_url(url, settings=self.settings)
@@ -280,9 +301,10 @@ class Sender:
                 signature = signature_header(secrets, event.id, ts, event.body)
                 headers.update({"content-type": "application/json", "user-agent": USER_AGENT, "webhook-id": event.id,
                                 "webhook-timestamp": str(ts), "webhook-signature": signature})  # fmt: skip
-                request = self.client.build_request("POST", pinned, content=event.body, headers=headers,
+                client = self.client(f"{parts_origin(pinned)}|{headers['Host']}")
+                request = client.build_request("POST", pinned, content=event.body, headers=headers,
                                                     extensions=extensions)  # fmt: skip
-                response = await self.client.send(request, stream=True)
+                response = await client.send(request, stream=True)
                 try:
                     chunks, size = [], 0
                     async for chunk in response.aiter_raw():
