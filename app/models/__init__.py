@@ -6,6 +6,7 @@ from app.models.change import Change, OutboxEntry
 from app.models.cooperation import CooperationOffer, CooperationRequest
 from app.models.decision import Decision, DecisionParagraph
 from app.models.node import NationalNode
+from app.models.opportunity import Opportunity
 from app.models.party import Party, VocabularyTerm
 from app.models.record import Record, RecordDraft, RecordRevision
 from app.models.token import ApiToken, AuditEvent
@@ -21,6 +22,7 @@ __all__ = [
     "Decision",
     "DecisionParagraph",
     "NationalNode",
+    "Opportunity",
     "OutboxEntry",
     "Party",
     "Record",

@@ -22,7 +22,7 @@ async def search(
     conn: ReadConnDep,
     principal: PrincipalDep,
     q: Annotated[str | None, Query(description='Words to find; typo tolerant; "quotes", OR and -not work')] = None,
-    kind: Annotated[str | None, Query(description="record, node, decision or cooperation-request")] = None,
+    kind: Annotated[str | None, Query(description="record, node, decision, cooperation-request or opportunity")] = None,
     party: PartyQ = None,
     type: Annotated[str | None, Query(description="Record type, or a decision body (COP, CP-MOP, NP-MOP)")] = None,
     subject: SubjectQ = None,

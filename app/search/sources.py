@@ -9,7 +9,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.models import CooperationOffer, CooperationRequest, Decision, DecisionParagraph, NationalNode, Record
+from app.models import (
+    CooperationOffer,
+    CooperationRequest,
+    Decision,
+    DecisionParagraph,
+    NationalNode,
+    Opportunity,
+    Record,
+)
 from app.search import documents
 from app.search.backend import Document
 
@@ -19,6 +27,7 @@ D = Decision.__table__  # type: ignore[attr-defined]
 DP = DecisionParagraph.__table__  # type: ignore[attr-defined]
 CR = CooperationRequest.__table__  # type: ignore[attr-defined]
 CO = CooperationOffer.__table__  # type: ignore[attr-defined]
+OP = Opportunity.__table__  # type: ignore[attr-defined]
 
 RECORD_COLUMNS = (
     R.c.id, R.c.serial, R.c.party, R.c.type, R.c.revision, R.c.title, R.c.summary, R.c.body, R.c.languages,
@@ -63,7 +72,13 @@ async def _requests(conn: AsyncConnection, ids: list[uuid.UUID]) -> dict[uuid.UU
     return {r.id: documents.request_document(r._mapping, offers.get(r.id, [])) for r in rows}
 
 
-LOADERS = {"record": _records, "node": _nodes, "decision": _decisions, "cooperation-request": _requests}
+async def _opportunities(conn: AsyncConnection, ids: list[uuid.UUID]) -> dict[uuid.UUID, Document]:
+    rows = await conn.execute(select(OP).where(OP.c.id.in_(ids)))
+    return {r.id: documents.opportunity_document(r._mapping) for r in rows}
+
+
+LOADERS = {"record": _records, "node": _nodes, "decision": _decisions, "cooperation-request": _requests,
+           "opportunity": _opportunities}  # fmt: skip
 
 
 async def resolve_offers(conn: AsyncConnection, offer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
@@ -85,7 +100,7 @@ async def load(conn: AsyncConnection, kind: str, ids: list[uuid.UUID]) -> tuple[
 async def iter_all(conn: AsyncConnection, *, batch_size: int = 500) -> AsyncIterator[list[Document]]:
     """Every public entity as documents, in batches (for a full reindex)."""
     for kind, table, where in (("record", R, RECORD_PUBLIC), ("node", N, None), ("decision", D, None),
-                               ("cooperation-request", CR, None)):  # fmt: skip
+                               ("cooperation-request", CR, None), ("opportunity", OP, None)):  # fmt: skip
         last: uuid.UUID | None = None
         while True:
             stmt = select(table.c.id).order_by(table.c.id).limit(batch_size)
