@@ -27,6 +27,8 @@ SEARCH_KEYS = {"q", "offset", "limit", "hitsPerPage", "page", "filter", "facets"
                "retrieveVectors", "locales", "distinct"}  # fmt: skip
 DOC_ID = re.compile(r"^[A-Za-z0-9_-]{1,511}$")
 FILTER = re.compile(r'^(\w+) = "((?:[^"\\]|\\.)*)"$')
+FILTER_IN = re.compile(r'^(\w+) IN \[((?:"(?:[^"\\]|\\.)*"(?:, )?)+)\]$')  # `field IN ["a", "b"]`
+QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
 def _now() -> str:
@@ -201,15 +203,16 @@ class FakeMeili:
         idx = self.indexes[uid]
         clauses = []
         for clause in body.get("filter") or []:
-            m = FILTER.match(clause)
+            m = FILTER.match(clause) or FILTER_IN.match(clause)
             if not m or m.group(1) not in idx.settings.get("filterableAttributes", []):
                 return _error(400, "invalid_search_filter", f"Attribute in `{clause}` is not filterable.")
-            clauses.append((m.group(1), m.group(2)))
+            values = QUOTED.findall(m.group(2)) if m.re is FILTER_IN else [m.group(2)]
+            clauses.append((m.group(1), values))
 
         def keep(doc: dict[str, Any]) -> bool:
-            for name, value in clauses:
+            for name, values in clauses:
                 have = doc.get(name)
-                if not (have == value or (isinstance(have, list) and value in have)):
+                if not any(have == value or (isinstance(have, list) and value in have) for value in values):
                     return False
             words = (body.get("q") or "").lower().split()
             text = " ".join(str(doc.get(a, "")) for a in idx.settings.get("searchableAttributes", [])).lower()
