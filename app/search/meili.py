@@ -20,7 +20,6 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.models.common import LANGS, pick_lang
-from app.services import reference
 from app.search.backend import (
     MAX_FACET_VALUES,
     Document,
@@ -30,6 +29,7 @@ from app.search.backend import (
     SearchQuery,
     SearchResult,
 )
+from app.services import reference
 
 PRIMARY_KEY = "key"
 TEXT_FIELDS = ("title", "summary", "text")
