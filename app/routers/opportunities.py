@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import PrincipalDep, ReadConnDep, SessionDep
+from app.models.matching import MatchList
 from app.models.opportunity import OpportunityCreate, OpportunityList, OpportunityPublic, OpportunityUpdate
 from app.routers import http
 from app.routers.params import DEFAULT, Cursor, GbfTargetQ, IfMatch, Limit, SubjectQ, UpdatedSince
+from app.services import matchmaking as matchmaking_service
 from app.services import opportunities as opportunities_service
 from app.services.paging import parse_datetime
 
@@ -48,6 +50,17 @@ async def get_opportunity(request: Request, opportunity_id: uuid.UUID, conn: Rea
     """One opportunity, with an ETag."""
     found = await opportunities_service.get_opportunity(conn, principal, opportunity_id)
     return http.single(request, OpportunityPublic, found)
+
+
+@router.get("/{opportunity_id}/matches", response_model=MatchList, summary="Rank the requests an opportunity serves")
+async def list_matches(
+    request: Request, opportunity_id: uuid.UUID, conn: ReadConnDep, principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=matchmaking_service.LIMIT_MAX)] = matchmaking_service.DEFAULT_LIMIT,
+) -> Response:  # fmt: skip
+    """Open, unexpired cooperation requests of eligible Parties, best first, each with a `score` in [0, 1] and
+    the `reasons` it fits."""
+    items = await matchmaking_service.matches_for_opportunity(conn, principal, opportunity_id, limit=limit)
+    return http.single(request, MatchList, matchmaking_service.answer(items))
 
 
 @router.post("", response_model=OpportunityPublic, status_code=201, summary="Publish an opportunity")

@@ -43,10 +43,12 @@ class Hierarchy:
         self.narrower: dict[str, tuple[str, ...]] = {}
         self.aliases: dict[str, str] = {}
         self.members: dict[str, frozenset[str]] = {}
+        self.extra: dict[str, dict[str, Any]] = {}
         narrower: dict[str, list[str]] = {}
         for code, title, extra in rows:
             extra = extra or {}
             self.titles[code] = title
+            self.extra[code] = extra
             self.broader[code] = tuple(extra.get("broader") or ())
             for parent in self.broader[code]:
                 narrower.setdefault(parent, []).append(code)
