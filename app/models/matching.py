@@ -45,6 +45,7 @@ class MatchDetail(_Sparse):
     provider_organization: str | None = None
     application_deadline: date | None = None
     status: str | None = None
+    providers: list[str] | None = Field(default=None, description="A matched request: who helped (accepted offers)")
 
 
 class Match(BaseModel):

@@ -117,6 +117,8 @@ _SQL = {
         FROM opportunities o WHERE {{where}}""",
     "cooperation-request": f"""
         SELECT id, party, title, problem, objectives, gbf_targets, subjects, assistance_types, countries, status,
+               ARRAY(SELECT coalesce(a.provider_party, a.provider_organization) FROM cooperation_offers a
+                     WHERE a.request_id = r.id AND a.status = 'accepted' ORDER BY a.created_at) AS providers,
                {_COLS}
         FROM cooperation_requests r WHERE {{where}}""",
     "offer": """
@@ -146,7 +148,8 @@ def _profile(kind: str, row: Any) -> Profile:
         return Profile(kind, m["id"], m["party"], m["title"], tuple(m["gbf_targets"]), tuple(m["subjects"]),
                        tuple(m["assistance_types"]), (m["party"], *m["countries"]),
                        languages=_langs(m["title"], m["problem"], m["objectives"]), lexemes=lexemes,
-                       updated_at=m["updated_at"], detail={"status": m["status"]})  # fmt: skip
+                       updated_at=m["updated_at"],
+                       detail={"status": m["status"], "providers": list(m["providers"]) or None})  # fmt: skip
     if kind == "offer":
         return Profile(kind, m["id"], m["party"], m["title"], tuple(m["gbf_targets"]), tuple(m["subjects"]),
                        tuple(m["assistance_types"]), (m["request_party"], *m["countries"]),
@@ -388,8 +391,9 @@ def _live_where(kind: str, q: Profile, vocab: Vocab, params: dict[str, Any]) -> 
             "      OR :party = ANY(o.eligible_countries) OR o.eligible_regions && CAST(:party_areas AS text[]))"
         )
     if kind == "offer":
+        # Offers on matched requests surface as those requests (with their providers), not a second time.
         return (
-            "o.status IN ('proposed', 'accepted') AND r.status <> 'closed' AND r.id <> :self"
+            "o.status IN ('proposed', 'accepted') AND r.status IN ('open', 'in-discussion') AND r.id <> :self"
             " AND o.provider_party IS DISTINCT FROM :party"
         )
     if kind == "record":

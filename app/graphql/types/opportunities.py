@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 
 from app.graphql.context import Info
 from app.graphql.types.common import Contact, Row, i18n, lstring
+from app.graphql.types.matching import Match, opportunity_matches
 from app.graphql.types.nodes import ContactInput
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class Opportunity:
     url: str | None
     contact: Contact | None
     status: str = strawberry.field(description="open or closed")
+    matches: list[Match] = strawberry.field(resolver=opportunity_matches, description="Requests it serves, best first")
     created_at: datetime
     updated_at: datetime
 
