@@ -54,7 +54,8 @@ PROBLEMS: list[Problem] = [
             dict(
                 party="FJ",
                 title="Restoring degraded mangrove forests on Viti Levu",
-                problem="Mangrove cover has declined along our coasts; we need methods to replant and monitor mangroves.",
+                problem="Mangrove cover has declined along our coasts; we need methods to replant and monitor "
+                "mangroves.",
             ),
             dict(
                 party="WS",
@@ -913,8 +914,9 @@ async def build(session: Any) -> Built:
         host = p.offer["host"]
         host_id = await request(p, {"party": host["party"], "title": host["title"]}, "in-discussion")
         live.add(host_id)
-        offer = await put(CooperationOffer, {"request_id": host_id, "provider_party": p.offer["provider_party"],
-                                             "description": {"en": p.offer["description"]}, "status": "proposed"})  # fmt: skip
+        offer_row = {"request_id": host_id, "provider_party": p.offer["provider_party"],
+                     "description": {"en": p.offer["description"]}, "status": "proposed"}  # fmt: skip
+        offer = await put(CooperationOffer, offer_row)
         grades[offer] = GRADE["offer"]
         past = await request(p, p.past, "matched")
         await put(CooperationOffer, {"request_id": past, "provider_party": "SE",

@@ -2,7 +2,7 @@
 regions and groupings, GBF goals above targets, broader/narrower CBD subjects)
 
 Revision ID: 0012
-Revises: 0004
+Revises: 0010
 Create Date: 2026-12-01 21:45:00
 
 `chm_match_tsv(title, a, b)` is one tsvector over every UN language, each under its own stemmer (title weighted
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0012"
-down_revision: str | None = "0004"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

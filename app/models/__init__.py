@@ -10,6 +10,7 @@ from app.models.opportunity import Opportunity
 from app.models.party import Party, VocabularyTerm
 from app.models.record import Record, RecordDraft, RecordRevision
 from app.models.token import ApiToken, AuditEvent
+from app.models.webhook import WebhookDelivery, WebhookSubscription, WebhookWorkerBeat
 
 metadata = SQLModel.metadata
 
@@ -29,5 +30,8 @@ __all__ = [
     "RecordDraft",
     "RecordRevision",
     "VocabularyTerm",
+    "WebhookDelivery",
+    "WebhookSubscription",
+    "WebhookWorkerBeat",
     "metadata",
 ]

@@ -130,9 +130,9 @@ async def check_reasons(conn: Any, query_kind: str, query_id: uuid.UUID, match: 
             assert r["label"] == trees[kind].label(r["term"]) and r["label"], r
             if "relation" in r:
                 assert r["matched"] in c[col] and r["matched"] not in q[col], r
-                related = trees[kind].ancestors if r["relation"] == "broader" else (
-                    lambda t: trees[kind].descendants(t)[1:])  # fmt: skip
-                assert r["matched"] in related(r["term"]), r
+                tree = trees[kind]
+                related = tree.ancestors(r["term"]) if r["relation"] == "broader" else tree.descendants(r["term"])[1:]
+                assert r["matched"] in related, r
             else:
                 assert r["term"] in c[col], r
         elif kind == "assistance_type":
@@ -213,8 +213,8 @@ async def test_rest_answer_example_and_graphql_parity(client):
     async with db.transaction() as s:
         req = await create_request(s, party="FJ", title={"en": "Mangrove restoration along degraded coasts"},
                                    gbf_targets=["GBF-TARGET-02"], assistance_types=["technical"])  # fmt: skip
-        draft = await create_record(s, type="expert", party="AU", status="draft",
-                                    title={"en": "Mangrove restoration expert"}, gbf_targets=["GBF-TARGET-02"])  # fmt: skip
+        draft = await create_record(s, type="expert", party="AU", status="draft", gbf_targets=["GBF-TARGET-02"],
+                                    title={"en": "Mangrove restoration expert"})  # fmt: skip
     de = bearer(await token_for("DE", "cooperation:write"))
     body = {"title": {"en": "Mangrove restoration grants"}, "gbf_targets": ["GBF-TARGET-02"],
             "assistance_types": ["technical"], "eligible_regions": ["SIDS"]}  # fmt: skip
