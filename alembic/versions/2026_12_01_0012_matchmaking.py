@@ -1,5 +1,6 @@
 """Matchmaking: opportunities, the text vectors matchmaking compares, and the reference data it reads (UN M49
-regions and groupings, GBF goals above targets, broader/narrower CBD subjects)
+regions and groupings, GBF goals above targets, broader/narrower CBD subjects), and the matches announced
+when an opportunity is published (`cooperation_matches`, the `cooperation.match` webhook event)
 
 Revision ID: 0012
 Revises: 0010
@@ -72,6 +73,20 @@ def upgrade() -> None:
     op.create_index("ix_opportunities_gbf_targets", "opportunities", ["gbf_targets"], postgresql_using="gin")
     op.create_index("ix_opportunities_match_tsv", "opportunities", ["match_tsv"], postgresql_using="gin")
 
+    op.create_table(
+        "cooperation_matches",
+        sa.Column("id", postgresql.UUID(as_uuid=True), primary_key=True),
+        sa.Column("request_id", postgresql.UUID(as_uuid=True),
+                  sa.ForeignKey("cooperation_requests.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("opportunity_id", postgresql.UUID(as_uuid=True),
+                  sa.ForeignKey("opportunities.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("score", sa.Float(), nullable=False),
+        sa.Column("reasons", postgresql.JSONB(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    )
+    op.create_index("uq_cooperation_matches_pair", "cooperation_matches", ["request_id", "opportunity_id"],
+                    unique=True)
+
     op.execute("ALTER TABLE cooperation_requests ADD COLUMN match_tsv tsvector "
                "GENERATED ALWAYS AS (public.chm_match_tsv(title, problem, objectives)) STORED")
     op.execute("ALTER TABLE cooperation_offers ADD COLUMN match_tsv tsvector "
@@ -98,6 +113,7 @@ def downgrade() -> None:
     op.execute("ALTER TABLE records DROP COLUMN match_tsv")
     op.execute("ALTER TABLE cooperation_offers DROP COLUMN match_tsv")
     op.execute("ALTER TABLE cooperation_requests DROP COLUMN match_tsv")
+    op.drop_table("cooperation_matches")
     op.drop_table("opportunities")
     op.execute("DROP FUNCTION IF EXISTS public.chm_match_tsv(jsonb, jsonb, jsonb)")
     op.execute("DELETE FROM vocabulary_terms WHERE vocabulary = 'regions'")

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from app.models.change import Change, OutboxEntry
 from app.models.cooperation import CooperationOffer, CooperationRequest
 from app.models.decision import Decision, DecisionParagraph
+from app.models.matching import CooperationMatch
 from app.models.node import NationalNode
 from app.models.opportunity import Opportunity
 from app.models.party import Party, VocabularyTerm
@@ -18,6 +19,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Change",
+    "CooperationMatch",
     "CooperationOffer",
     "CooperationRequest",
     "Decision",

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
+from sqlalchemy import Column, Float, ForeignKey, Index
+from sqlalchemy.dialects.postgresql import UUID
+from sqlmodel import Field as SField
+from sqlmodel import SQLModel
+
+from app.models.common import created_col, jsonb
 
 MatchKind = Literal["opportunity", "offer", "record", "cooperation-request"]
 ReasonKind = Literal["gbf_target", "subject", "assistance_type", "country", "region", "language", "text"]
@@ -64,3 +70,22 @@ class MatchList(BaseModel):
     items: list[Match]
     weights: dict[str, float] = Field(description="The feature weights this ranking used")
     settings: dict[str, Any] = Field(description="Every other constant of the ranking")
+
+
+class CooperationMatch(SQLModel, table=True):
+    """A match announced when an opportunity was published (the `cooperation.match` webhook event): once per
+    pair, with the score and reasons it had then."""
+
+    __tablename__ = "cooperation_matches"
+    __table_args__ = (Index("uq_cooperation_matches_pair", "request_id", "opportunity_id", unique=True),)
+
+    id: uuid.UUID = SField(default_factory=uuid.uuid4, sa_column=Column(UUID(as_uuid=True), primary_key=True))
+    request_id: uuid.UUID = SField(
+        sa_column=Column(UUID(as_uuid=True), ForeignKey("cooperation_requests.id", ondelete="CASCADE"), nullable=False)
+    )
+    opportunity_id: uuid.UUID = SField(
+        sa_column=Column(UUID(as_uuid=True), ForeignKey("opportunities.id", ondelete="CASCADE"), nullable=False)
+    )
+    score: float = SField(sa_column=Column(Float, nullable=False))
+    reasons: list[dict[str, Any]] = SField(sa_column=jsonb())
+    created_at: datetime = SField(sa_column=created_col())

@@ -12,7 +12,7 @@ from app.errors import BadRequest
 from app.services import paging, reference
 from app.services.events import CHANGES
 
-KINDS = ("record", "node", "decision", "cooperation-request", "offer", "opportunity")
+KINDS = ("record", "node", "decision", "cooperation-request", "offer", "opportunity", "cooperation-match")
 
 
 def _visible(principal: Principal) -> ColumnElement[bool]:

@@ -29,8 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.auth.principal import Principal
 from app.errors import BadRequest
 from app.models.common import LANGS
+from app.models.matching import CooperationMatch
 from app.models.record import MATCHED_TYPES
-from app.services import cooperation, opportunities, reference
+from app.services import cooperation, events, opportunities, reference
 
 # --- the tunable part ----------------------------------------------------------------------------------------
 
@@ -555,3 +556,34 @@ def settings() -> dict[str, Any]:
 def answer(items: list[dict[str, Any]]) -> dict[str, Any]:
     """A ranking as the MatchList shape: the matches and the weights and constants that produced them."""
     return {"items": items, "weights": WEIGHTS, "settings": {k: v for k, v in settings().items() if k != "weights"}}
+
+
+CM = CooperationMatch.__table__  # type: ignore[attr-defined]
+MATCH_KIND = "cooperation-match"
+
+
+async def announce(session: Any, principal: Principal, opportunity_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Record, once per pair, the open requests a just-written open opportunity scores at least
+    `MATCH_EVENT_THRESHOLD` for, each with a change-log entry (webhook event `cooperation.match`); in the
+    writer's transaction. Ranked as the public sees it (anonymous)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    from app.auth.principal import ANONYMOUS
+
+    conn = await session.connection()
+    found = await matches_for_opportunity(conn, ANONYMOUS, opportunity_id, limit=LIMIT_MAX)
+    strong = [m for m in found if m["score"] >= MATCH_EVENT_THRESHOLD]
+    if not strong:
+        return []
+    rows = [{"id": uuid.uuid4(), "request_id": m["id"], "opportunity_id": opportunity_id, "score": m["score"],
+             "reasons": m["reasons"]} for m in strong]  # fmt: skip
+    stmt = pg_insert(CM).values(rows).on_conflict_do_nothing(index_elements=["request_id", "opportunity_id"])
+    inserted = {r.request_id: r.id for r in await session.execute(stmt.returning(CM.c.id, CM.c.request_id))}
+    announced = [m for m in strong if m["id"] in inserted]
+    await events.emit(session, principal, [
+        events.Event(action="cooperation.match", kind=MATCH_KIND, entity_id=str(inserted[m["id"]]), party=m["party"],
+                     op="create", detail={"request_id": str(m["id"]), "opportunity_id": str(opportunity_id),
+                                          "score": m["score"]})
+        for m in announced
+    ])  # fmt: skip
+    return announced

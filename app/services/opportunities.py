@@ -190,7 +190,16 @@ async def create_opportunity(session: Any, principal: Principal, *, data: Opport
                                  .returning(*PUBLIC_COLUMNS))).one()  # fmt: skip
     opportunity = to_public(row)
     await events.emit(session, principal, [_event("create", opportunity)])
+    await _announce(session, principal, opportunity)
     return opportunity
+
+
+async def _announce(session: Any, principal: Principal, opportunity: dict[str, Any]) -> None:
+    """An open opportunity announces the open requests it fits well (cooperation.match)."""
+    from app.services import matchmaking  # matchmaking reads opportunities through this module
+
+    if opportunity["status"] == "open":
+        await matchmaking.announce(session, principal, opportunity["id"])
 
 
 async def update_opportunity(
@@ -222,6 +231,7 @@ async def update_opportunity(
                                  .returning(*PUBLIC_COLUMNS))).one()  # fmt: skip
     opportunity = to_public(row)
     await events.emit(session, principal, [_event("update", opportunity)])
+    await _announce(session, principal, opportunity)
     return opportunity
 
 
