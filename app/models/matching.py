@@ -89,3 +89,13 @@ class CooperationMatch(SQLModel, table=True):
     score: float = SField(sa_column=Column(Float, nullable=False))
     reasons: list[dict[str, Any]] = SField(sa_column=jsonb())
     created_at: datetime = SField(sa_column=created_col())
+
+
+class AnnouncedMatch(BaseModel):
+    """An announced match as the change feed and webhooks refer to it."""
+
+    id: uuid.UUID
+    request_id: uuid.UUID
+    opportunity_id: uuid.UUID
+    score: float
+    created_at: datetime
