@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, HttpUrl, field_validator
 from pydantic import Field as PField
@@ -13,9 +13,10 @@ from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
 from sqlmodel import Field, SQLModel
 
 from app.models.common import Contact, CountryCode, LString, created_col, jsonb, text_array
+from app.models.derive import check_in, values
 
 OpportunityStatus = Literal["open", "closed"]
-OPPORTUNITY_STATUSES: tuple[str, ...] = get_args(OpportunityStatus)
+OPPORTUNITY_STATUSES: tuple[str, ...] = values(OpportunityStatus)
 # The text matchmaking compares (see app/services/matchmaking.py and migration 0012's chm_match_tsv).
 MATCH_TSV_OPPORTUNITY = "public.chm_match_tsv(title, description, NULL)"
 
@@ -23,7 +24,7 @@ MATCH_TSV_OPPORTUNITY = "public.chm_match_tsv(title, description, NULL)"
 class Opportunity(SQLModel, table=True):
     __tablename__ = "opportunities"
     __table_args__ = (
-        CheckConstraint("status IN ('open','closed')", name="ck_opportunities_status"),
+        check_in("status", OpportunityStatus, "ck_opportunities_status"),
         CheckConstraint("provider_party IS NOT NULL OR provider_organization IS NOT NULL",
                         name="ck_opportunities_provider"),
         Index("ix_opportunities_updated", "updated_at", "id"),

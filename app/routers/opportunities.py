@@ -8,8 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import PrincipalDep, ReadConnDep, SessionDep
+from app.models.derive import one_of
 from app.models.matching import MatchList
-from app.models.opportunity import OpportunityCreate, OpportunityList, OpportunityPublic, OpportunityUpdate
+from app.models.opportunity import (
+    OpportunityCreate,
+    OpportunityList,
+    OpportunityPublic,
+    OpportunityStatus,
+    OpportunityUpdate,
+)
 from app.routers import http
 from app.routers.params import DEFAULT, Cursor, GbfTargetQ, IfMatch, Limit, SubjectQ, UpdatedSince
 from app.services import matchmaking as matchmaking_service
@@ -27,7 +34,7 @@ async def list_opportunities(
     limit: Limit = DEFAULT,
     cursor: Cursor = None,
     party: Annotated[str | None, Query(min_length=2, max_length=2, description="Provider Party code")] = None,
-    status: Annotated[str | None, Query(description="open or closed")] = None,
+    status: Annotated[str | None, Query(description=one_of(OpportunityStatus))] = None,
     subject: SubjectQ = None,
     gbf_target: GbfTargetQ = None,
     updated_since: UpdatedSince = None,

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
 from app.errors import Forbidden, Invalid, NotFound
+from app.models.derive import columns
 from app.models.opportunity import (
     OPPORTUNITY_STATUSES,
     Opportunity,
@@ -29,7 +30,7 @@ from app.services import etags, events, paging, reference
 from app.services.ownership import check_party_unchanged, values_of, writing_party
 
 OP = Opportunity.__table__  # type: ignore[attr-defined]
-PUBLIC_COLUMNS = tuple(OP.c[name] for name in OpportunityPublic.model_fields)
+PUBLIC_COLUMNS = columns(OP, OpportunityPublic)
 
 SORTS: dict[str, paging.SortKey] = {
     "-updated_at": paging.SortKey("-updated_at", (OP.c.updated_at, OP.c.id), (datetime, uuid.UUID), True),
