@@ -43,6 +43,9 @@ SPECIAL_EVENTS: dict[tuple[str, str], str | None] = {
     ("record", "create"): None,  # drafts: never public
     ("record", "update"): None,
     ("record", "delete"): None,
+    ("cooperation-match", "create"): "cooperation.match",  # a request and an opportunity that fit each other
+    ("cooperation-match", "update"): None,
+    ("cooperation-match", "delete"): None,
 }
 _PAST = {"create": "created", "update": "updated", "delete": "deleted"}
 EVENT_TYPES: dict[tuple[str, str], str] = {
