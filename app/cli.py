@@ -250,6 +250,15 @@ def reindex() -> None:
     err.print(f"[green]reindexed {count} documents and swapped the index in[/green]")
 
 
+def _register_exchange() -> None:
+    from app.exchange.cli import register
+
+    register(cli)
+
+
+_register_exchange()
+
+
 def main() -> None:
     """Entry point of the `chm` script."""
     logging.basicConfig(level=logging.WARNING)

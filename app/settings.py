@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     search_batch_size: int = Field(default=200, ge=1, le=5000, alias="CHM_SEARCH_BATCH_SIZE")
     search_poll_seconds: float = Field(default=2.0, gt=0, alias="CHM_SEARCH_POLL_SECONDS")
     search_max_attempts: int = Field(default=5, ge=1, alias="CHM_SEARCH_MAX_ATTEMPTS")
+    bundle_key: Path | None = Field(default=None, alias="CHM_BUNDLE_KEY")
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -64,6 +65,10 @@ class Settings(BaseSettings):
     @property
     def introspection_enabled(self) -> bool:
         return self.is_development if self.graphql_introspection is None else self.graphql_introspection
+
+    def bundle_key_path(self) -> Path:
+        """The Ed25519 key that signs offline bundles (`chm bundle keygen` writes it; its `.pub` is published)."""
+        return self.bundle_key or self.chm_data_dir / "bundle-signing.key"
 
     def secret_key(self) -> str:
         """The signing secret: configured, or generated once into the data directory in development."""
