@@ -4,29 +4,45 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__, db, openapi, problems
 from app.graphql.schema import graphql_router
-from app.middleware import RateLimitMiddleware, RequestIdMiddleware
-from app.routers import changes, cooperation, decisions, health, nodes, records, reference, search, tokens, wellknown
+from app.middleware import EdgeMiddleware, RateLimitMiddleware, RequestIdMiddleware
+from app.routers import (
+    changes,
+    cooperation,
+    decisions,
+    health,
+    nodes,
+    opportunities,
+    records,
+    reference,
+    search,
+    tokens,
+    webhooks,
+    wellknown,
+)
 from app.settings import get_settings
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db.init_engine()
-    worker = None
-    if get_settings().run_inprocess_worker:  # development: publishing makes content searchable without `chm worker`
+    workers: list[Any] = []
+    if get_settings().run_inprocess_worker:  # development: search and webhooks work without `chm worker`
+        from app.exchange import webhooks as webhook_delivery
         from app.search.worker import start_default_worker
 
-        worker = await start_default_worker()
+        workers.append(await start_default_worker())
+        workers.append(await webhook_delivery.start_default_worker())
     try:
         yield
     finally:
-        if worker is not None:
+        for worker in workers:
             await worker.stop()
         await db.dispose_engine()
 
@@ -45,8 +61,10 @@ def create_app() -> FastAPI:
         nodes.router,
         decisions.router,
         cooperation.router,
+        opportunities.router,
         changes.router,
         search.router,
+        webhooks.router,
         wellknown.router,
     ):
         app.include_router(router)
@@ -55,6 +73,9 @@ def create_app() -> FastAPI:
                        allow_headers=["*"], expose_headers=["ETag", "Link", "X-Request-ID", "Retry-After"])  # fmt: skip
     if settings.rate_limit_per_minute > 0:
         app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes,
+                       max_bulk_bytes=settings.max_bulk_body_bytes,
+                       max_header_bytes=settings.max_header_bytes)  # fmt: skip
     app.add_middleware(RequestIdMiddleware)
     return app
 

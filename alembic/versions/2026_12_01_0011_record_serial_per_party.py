@@ -1,7 +1,7 @@
 """Record serials unique per Party instead of globally, so a mirror can keep a source's uids
 
 Revision ID: 0011
-Revises: 0004
+Revises: 0012
 Create Date: 2026-12-01 21:30:00
 
 A uid is CHM-{TYPE}-{PARTY}-{serial}-{revision}: the Party is part of the public id. A national node that
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0004"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

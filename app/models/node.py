@@ -8,19 +8,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, HttpUrl, field_validator
 from pydantic import Field as PField
-from sqlalchemy import CheckConstraint, Column, Index
+from sqlalchemy import Column, Index
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import Contact, Lang, LString, created_col, jsonb, text_array
+from app.models.common import Contact, Lang, LString, SafeStr, created_col, jsonb, text_array
+from app.models.derive import check_in, values
 
 NodeStatus = Literal["active", "in-development", "inactive"]
+NODE_STATUSES = values(NodeStatus)
 
 
 class NationalNode(SQLModel, table=True):
     __tablename__ = "national_nodes"
     __table_args__ = (
-        CheckConstraint("status IN ('active','in-development','inactive')", name="ck_nodes_status"),
+        check_in("status", NodeStatus, "ck_nodes_status"),
         Index("ix_nodes_updated", "updated_at", "id"),
         Index("ix_nodes_party_updated", "party", "updated_at", "id"),
         Index("ix_nodes_status_updated", "status", "updated_at", "id"),
@@ -42,13 +44,13 @@ class NationalNode(SQLModel, table=True):
 
 class NodeCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    party: str | None = PField(default=None, min_length=2, max_length=2)
+    party: SafeStr | None = PField(default=None, min_length=2, max_length=2)
     name: LString
     description: LString | None = None
     url: HttpUrl
     languages: list[Lang] = PField(default_factory=list, max_length=6)
     status: NodeStatus = "active"
-    platform: str | None = PField(default=None, max_length=64)
+    platform: SafeStr | None = PField(default=None, max_length=64)
     focal_point: Contact | None = None
     feed_url: HttpUrl | None = None
 
@@ -60,7 +62,7 @@ class NodeUpdate(BaseModel):
     url: HttpUrl | None = None
     languages: list[Lang] | None = PField(default=None, max_length=6)
     status: NodeStatus | None = None
-    platform: str | None = PField(default=None, max_length=64)
+    platform: SafeStr | None = PField(default=None, max_length=64)
     focal_point: Contact | None = None
     feed_url: HttpUrl | None = None
 

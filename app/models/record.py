@@ -6,13 +6,26 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as PField
-from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, Integer, Sequence, UniqueConstraint, text
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import BigInteger, Column, Computed, ForeignKey, Index, Integer, Sequence, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import Keyword, Lang, Link, LString, created_col, jsonb, text_array, ts_col
+from app.models.common import (
+    BoundedDate,
+    Keyword,
+    Lang,
+    Link,
+    LString,
+    SafeStr,
+    Term,
+    created_col,
+    jsonb,
+    text_array,
+    ts_col,
+)
+from app.models.derive import check_in, values
 
 RecordType = Literal[
     "resource", "news", "event", "case-study", "project",
@@ -20,6 +33,8 @@ RecordType = Literal[
 ]  # fmt: skip
 RecordStatus = Literal["draft", "pending", "published", "withdrawn"]
 DraftStatus = Literal["draft", "pending"]
+RECORD_TYPES = values(RecordType)
+RECORD_STATUSES = values(RecordStatus)
 
 RECORD_TYPE_ABBR: dict[str, str] = {
     "resource": "RES",
@@ -33,7 +48,12 @@ RECORD_TYPE_ABBR: dict[str, str] = {
     "organization": "ORG",
     "expert": "EXP",
 }
+if tuple(RECORD_TYPE_ABBR) != RECORD_TYPES:
+    raise RuntimeError("RECORD_TYPE_ABBR must list every RecordType, in order")
 ABBR_RECORD_TYPE = {v: k for k, v in RECORD_TYPE_ABBR.items()}
+# Record types matchmaking proposes as candidates (people, organizations and projects that can help).
+MATCHED_TYPES: tuple[str, ...] = ("expert", "organization", "project")
+MATCHED_TYPES_SQL = "(" + ",".join(f"'{t}'" for t in MATCHED_TYPES) + ")"
 
 record_serial_seq = Sequence("record_serial_seq", metadata=SQLModel.metadata)
 
@@ -55,7 +75,7 @@ class Record(SQLModel, table=True):
 
     __tablename__ = "records"
     __table_args__ = (
-        CheckConstraint("status IN ('draft','pending','published','withdrawn')", name="ck_records_status"),
+        check_in("status", RecordStatus, "ck_records_status"),
         # uids carry the Party, so serials are unique per Party (a mirror keeps the source's serials)
         UniqueConstraint("party", "serial", name="uq_records_party_serial"),
         Index("uq_records_party_external_id", "party", "external_id", unique=True,
@@ -67,6 +87,9 @@ class Record(SQLModel, table=True):
         Index("ix_records_status_created", "status", "created_at", "id"),
         Index("ix_records_subjects", "subjects", postgresql_using="gin"),
         Index("ix_records_gbf_targets", "gbf_targets", postgresql_using="gin"),
+        Index("ix_records_match_tsv", "match_tsv", postgresql_using="gin",
+              postgresql_where=text("match_tsv IS NOT NULL")),
+        Index("ix_records_type_status", "type", "status", postgresql_where=text(f"type IN {MATCHED_TYPES_SQL}")),
     )  # fmt: skip
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(UUID(as_uuid=True), primary_key=True))
@@ -94,13 +117,19 @@ class Record(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=created_col())
     published_at: datetime | None = Field(default=None, sa_column=ts_col())
     withdrawn_at: datetime | None = Field(default=None, sa_column=ts_col())
+    # What matchmaking compares, only on the record types it proposes (migration 0012); never public.
+    match_tsv: Any = Field(
+        default=None, sa_column=Column(TSVECTOR, Computed(
+            f"CASE WHEN type IN {MATCHED_TYPES_SQL} THEN public.chm_match_tsv(title, summary, NULL) END",
+            persisted=True))
+    )  # fmt: skip
 
 
 class RecordDraft(SQLModel, table=True):
     """A working draft over a published (or withdrawn) record; the public keeps seeing the head row."""
 
     __tablename__ = "record_drafts"
-    __table_args__ = (CheckConstraint("status IN ('draft','pending')", name="ck_record_drafts_status"),)
+    __table_args__ = (check_in("status", DraftStatus, "ck_record_drafts_status"),)
 
     record_id: uuid.UUID = Field(
         sa_column=Column(UUID(as_uuid=True), ForeignKey("records.id", ondelete="CASCADE"), primary_key=True)
@@ -137,18 +166,18 @@ class RecordContentIn(BaseModel):
     languages: list[Lang] = PField(default_factory=list, max_length=6)
     links: list[Link] = PField(default_factory=list, max_length=100)
     keywords: list[Keyword] = PField(default_factory=list, max_length=100)
-    subjects: list[str] = PField(default_factory=list, max_length=100)
-    gbf_targets: list[str] = PField(default_factory=list, max_length=23)
-    aichi_targets: list[str] = PField(default_factory=list, max_length=20)
-    countries: list[str] = PField(default_factory=list, max_length=300)
-    publication_date: date | None = None
+    subjects: list[Term] = PField(default_factory=list, max_length=100)
+    gbf_targets: list[Term] = PField(default_factory=list, max_length=23)
+    aichi_targets: list[Term] = PField(default_factory=list, max_length=20)
+    countries: list[Term] = PField(default_factory=list, max_length=300)
+    publication_date: BoundedDate | None = None
 
 
 class RecordCreate(RecordContentIn):
     """A new record (a draft). `party` defaults to the token's Party."""
 
-    party: str | None = PField(default=None, min_length=2, max_length=2)
-    external_id: str | None = PField(default=None, min_length=1, max_length=200)
+    party: SafeStr | None = PField(default=None, min_length=2, max_length=2)
+    external_id: SafeStr | None = PField(default=None, min_length=1, max_length=200)
 
 
 class RecordUpdate(BaseModel):
@@ -163,12 +192,20 @@ class RecordUpdate(BaseModel):
     languages: list[Lang] | None = PField(default=None, max_length=6)
     links: list[Link] | None = PField(default=None, max_length=100)
     keywords: list[Keyword] | None = PField(default=None, max_length=100)
-    subjects: list[str] | None = PField(default=None, max_length=100)
-    gbf_targets: list[str] | None = PField(default=None, max_length=23)
-    aichi_targets: list[str] | None = PField(default=None, max_length=20)
-    countries: list[str] | None = PField(default=None, max_length=300)
-    publication_date: date | None = None
-    external_id: str | None = PField(default=None, min_length=1, max_length=200)
+    subjects: list[Term] | None = PField(default=None, max_length=100)
+    gbf_targets: list[Term] | None = PField(default=None, max_length=23)
+    aichi_targets: list[Term] | None = PField(default=None, max_length=20)
+    countries: list[Term] | None = PField(default=None, max_length=300)
+    publication_date: BoundedDate | None = None
+    external_id: SafeStr | None = PField(default=None, min_length=1, max_length=200)
+
+    @field_validator("type", "title", "languages", "links", "keywords", "subjects", "gbf_targets",
+                     "aichi_targets", "countries", mode="before")  # fmt: skip
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value
 
 
 class LinkPublic(BaseModel):

@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
+from app import registry
 from app.auth.dependencies import PrincipalDep, ReadConnDep
+from app.models.common import INT64_MAX
 from app.routers import http
 from app.routers.params import DEFAULT, Limit, PartyQ
 from app.services import changes as changes_service
@@ -36,9 +38,11 @@ class ChangeFeed(BaseModel):
 async def list_changes(
     conn: ReadConnDep,
     principal: PrincipalDep,
-    since: Annotated[int, Query(ge=0, description="Return changes with seq > since (0 = from the start)")] = 0,
+    since: Annotated[
+        int, Query(ge=0, le=INT64_MAX, description="Return changes with seq > since (0 = from the start)")
+    ] = 0,
     limit: Limit = DEFAULT,
-    kind: Annotated[str | None, Query(description=", ".join(changes_service.KINDS))] = None,
+    kind: Annotated[str | None, Query(description=", ".join(registry.FEED_KINDS))] = None,
     party: PartyQ = None,
 ) -> Response:
     """Every create, update, publish and withdraw visible to the caller, `seq` strictly increasing.

@@ -66,7 +66,7 @@ def _languages(doc: Document, declared: Iterable[str] | None = None) -> list[str
     return [lang for lang in LANGS if lang in present]
 
 
-def record_document(row: Mapping[Any, Any]) -> Document:
+def record_document(row: Mapping[Any, Any], children: Iterable[Mapping[Any, Any]] = ()) -> Document:
     """A published record head row (the public content)."""
     doc = _base("record", row)
     doc.update(
@@ -83,7 +83,7 @@ def record_document(row: Mapping[Any, Any]) -> Document:
     return doc
 
 
-def node_document(row: Mapping[Any, Any]) -> Document:
+def node_document(row: Mapping[Any, Any], children: Iterable[Mapping[Any, Any]] = ()) -> Document:
     """A national CHM node."""
     doc = _base("node", row)
     doc.update(
@@ -121,6 +121,20 @@ def request_document(row: Mapping[Any, Any], offers: Iterable[Mapping[Any, Any]]
         text=_join([row.get("objectives"), *(o.get("description") for o in offers)]),
         keywords=list(row.get("assistance_types") or []),
         date=_day(row.get("start_date") or row.get("created_at")),
+    )
+    doc["languages"] = _languages(doc)
+    return doc
+
+
+def opportunity_document(row: Mapping[Any, Any], children: Iterable[Mapping[Any, Any]] = ()) -> Document:
+    """An opportunity; `party` is the provider Party, the provider organization is a keyword."""
+    doc = _base("opportunity", row)
+    doc.update(
+        party=row.get("provider_party"),
+        title=_lstring(row["title"]),
+        summary=_join([row.get("description")]),
+        keywords=[k for k in (*(row.get("assistance_types") or []), row.get("provider_organization")) if k],
+        date=_day(row.get("application_deadline") or row.get("created_at")),
     )
     doc["languages"] = _languages(doc)
     return doc

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.auth.principal import Principal
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.models.cooperation import (
+    REQUEST_STATUSES,
     CooperationOffer,
     CooperationRequest,
     OfferCreate,
@@ -51,7 +52,7 @@ SORTS: dict[str, paging.SortKey] = {
 }  # fmt: skip
 OFFER_SORT = paging.SortKey("created_at", (CO.c.created_at, CO.c.id), (datetime, uuid.UUID))
 DEFAULT_SORT = "-updated_at"
-STATUSES = ("open", "in-discussion", "matched", "closed")
+STATUSES = REQUEST_STATUSES
 OFFERABLE = ("open", "in-discussion")  # a matched or closed request takes no new offers
 SCOPE = "cooperation:write"
 KIND, OFFER_KIND = "cooperation-request", "offer"
@@ -97,9 +98,9 @@ def _where(principal: Principal, f: RequestFilter) -> list[ColumnElement[bool]]:
     if f.status:
         conds.append(CR.c.status == f.status)
     if f.subject:
-        conds.append(CR.c.subjects.contains([f.subject]))
+        conds.append(CR.c.subjects.overlap(reference.with_narrower("subject", f.subject)))
     if f.gbf_target:
-        conds.append(CR.c.gbf_targets.contains([f.gbf_target]))
+        conds.append(CR.c.gbf_targets.overlap(reference.with_narrower("gbf_target", f.gbf_target)))
     if f.updated_since:
         conds.append(CR.c.updated_at >= f.updated_since)
     return conds

@@ -12,9 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
 from app.errors import AppError, BadRequest, NotFound
+from app.models.common import INT32_MAX, check_int
 from app.models.record import (
     ABBR_RECORD_TYPE,
-    RECORD_TYPE_ABBR,
+    RECORD_STATUSES,
+    RECORD_TYPES,
     Record,
     RecordDraft,
     RecordPublic,
@@ -44,7 +46,7 @@ SORTS: dict[str, paging.SortKey] = {
     "created_at": paging.SortKey("created_at", (R.c.created_at, R.c.id), (datetime, uuid.UUID)),
 }  # fmt: skip
 DEFAULT_SORT = "-updated_at"
-STATUSES = ("draft", "pending", "published", "withdrawn")
+STATUSES = RECORD_STATUSES
 
 
 class Gone(AppError):
@@ -91,9 +93,9 @@ def visibility(principal: Principal) -> ColumnElement[bool]:
 
 async def validate_filter(conn: AsyncConnection, f: RecordFilter) -> RecordFilter:
     """Normalise filters and reject unknown values with a 400 that names them."""
-    if f.type is not None and f.type not in RECORD_TYPE_ABBR:
+    if f.type is not None and f.type not in RECORD_TYPES:
         raise BadRequest(f"unknown type '{f.type}'", errors=[{"loc": ["query", "type"], "type": "value_error",
-                         "msg": f"must be one of {', '.join(RECORD_TYPE_ABBR)}"}])  # fmt: skip
+                         "msg": f"must be one of {', '.join(RECORD_TYPES)}"}])  # fmt: skip
     if f.status is not None and f.status not in STATUSES:
         raise BadRequest(f"unknown status '{f.status}'", errors=[{"loc": ["query", "status"], "type": "value_error",
                          "msg": f"must be one of {', '.join(STATUSES)}"}])  # fmt: skip
@@ -120,9 +122,9 @@ def _where(principal: Principal, f: RecordFilter) -> list[ColumnElement[bool]]:
     if f.type:
         conds.append(R.c.type == f.type)
     if f.subject:
-        conds.append(R.c.subjects.contains([f.subject]))
+        conds.append(R.c.subjects.overlap(reference.with_narrower("subject", f.subject)))
     if f.gbf_target:
-        conds.append(R.c.gbf_targets.contains([f.gbf_target]))
+        conds.append(R.c.gbf_targets.overlap(reference.with_narrower("gbf_target", f.gbf_target)))
     if f.updated_since:
         conds.append(R.c.updated_at >= f.updated_since)
     return conds
@@ -199,7 +201,10 @@ def parse_uid(uid: str) -> tuple[str, str, int, int | None]:
         if len(parts) not in (4, 5) or parts[0] != "CHM":
             raise ValueError
         rtype = ABBR_RECORD_TYPE[parts[1]]
-        return rtype, parts[2], int(parts[3]), int(parts[4]) if len(parts) == 5 else None
+        if not all(p.isascii() and p.isdigit() and len(p) <= 18 for p in parts[3:]) or len(parts[2]) != 2:
+            raise ValueError  # serial is a bigint, revision an integer: never let an overflow reach SQL
+        revision = check_int(int(parts[4]), 0, INT32_MAX) if len(parts) == 5 else None
+        return rtype, parts[2], int(parts[3]), revision
     except (KeyError, ValueError):
         raise BadRequest(f"'{uid}' is not a CHM uid (CHM-{{TYPE}}-{{PARTY}}-{{serial}}[-{{revision}}])") from None
 
