@@ -24,6 +24,7 @@ from app.routers import (
     search,
     tokens,
     webhooks,
+    wellknown,
 )
 from app.settings import get_settings
 
@@ -64,6 +65,7 @@ def create_app() -> FastAPI:
         changes.router,
         search.router,
         webhooks.router,
+        wellknown.router,
     ):
         app.include_router(router)
     app.include_router(graphql_router(settings))

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     webhook_stuck_after_seconds: float = Field(default=120.0, gt=0, alias="CHM_WEBHOOK_STUCK_AFTER_SECONDS")
     webhook_max_per_owner: int = Field(default=100, ge=1, alias="CHM_WEBHOOK_MAX_PER_OWNER")
     webhook_log_retention_days: int = Field(default=14, ge=1, alias="CHM_WEBHOOK_LOG_RETENTION_DAYS")
+    bundle_key: Path | None = Field(default=None, alias="CHM_BUNDLE_KEY")
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -87,6 +88,10 @@ class Settings(BaseSettings):
     @property
     def introspection_enabled(self) -> bool:
         return self.is_development if self.graphql_introspection is None else self.graphql_introspection
+
+    def bundle_key_path(self) -> Path:
+        """The Ed25519 key that signs offline bundles (`chm bundle keygen` writes it; its `.pub` is published)."""
+        return self.bundle_key or self.chm_data_dir / "bundle-signing.key"
 
     def secret_key(self) -> str:
         """The signing secret: configured, or generated once into the data directory in development."""
