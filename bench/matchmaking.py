@@ -165,7 +165,30 @@ async def quality() -> dict[str, dict[str, float]]:
 # -- latency --------------------------------------------------------------------------------------------------
 
 
-_SYLLABLES = tuple("ka lo mi ra tu se no vi da pe gu ri sa mo te zu ba ne fi ko".split())
+_SYLLABLES = tuple(
+    [
+        "ka",
+        "lo",
+        "mi",
+        "ra",
+        "tu",
+        "se",
+        "no",
+        "vi",
+        "da",
+        "pe",
+        "gu",
+        "ri",
+        "sa",
+        "mo",
+        "te",
+        "zu",
+        "ba",
+        "ne",
+        "fi",
+        "ko",
+    ]
+)
 # Names of places, species, methods: a long tail (Zipf) as in real text, so that some words are rare.
 RARE = ["".join(random.Random(i).choices(_SYLLABLES, k=3 + i % 2)) for i in range(20_000)]
 RARE_WEIGHTS = [1.0 / (i + 1) ** 1.1 for i in range(len(RARE))]
