@@ -180,3 +180,23 @@ async def test_graphql_mirrors_rest(client):
     assert listed["opportunities"]["nodes"] == [{"id": created["id"]}] == listed["party"]["opportunities"]
     gone = data(await gql(client, "mutation($id: UUID!) { deleteOpportunity(id: $id) }", {"id": created["id"]}, de))
     assert gone["deleteOpportunity"] == created["id"]
+
+
+async def test_graphql_types_mirror_the_pydantic_schemas():
+    """Every OpportunityPublic field is on the GraphQL type, every OpportunityCreate field on the input."""
+    from app.graphql.schema import build_schema
+    from app.models.opportunity import OpportunityCreate, OpportunityPublic, OpportunityUpdate
+
+    renames = {"provider_party": "providerPartyCode", "title": "titleI18n", "description": "descriptionI18n"}
+
+    def camel(name: str) -> str:
+        head, *rest = name.split("_")
+        return head + "".join(p.title() for p in rest)
+
+    schema = build_schema(introspection=True)._schema
+    for model, type_name, rename in ((OpportunityPublic, "Opportunity", renames),
+                                     (OpportunityCreate, "OpportunityInput", {}),
+                                     (OpportunityUpdate, "OpportunityPatch", {})):  # fmt: skip
+        fields = set(schema.type_map[type_name].fields)  # type: ignore[attr-defined]
+        want = {rename.get(f, camel(f)) for f in model.model_fields}
+        assert want <= fields, (type_name, want - fields)
