@@ -97,6 +97,9 @@ async def test_secretariat_publishes_for_an_organization(client):
         ({"status": "draft"}, 422, ["body", "status"]),
         ({"title": {"xx": "Bad"}}, 422, ["body", "title"]),
         ({"url": "not a url"}, 422, ["body", "url"]),
+        ({"title": {"en": "nul \u0000 byte"}}, 422, ["body", "title"]),
+        ({"provider_organization": "nul \u0000"}, 422, ["body", "provider_organization"]),
+        ({"application_deadline": "99999-01-01"}, 422, ["body", "application_deadline"]),
     ],
 )
 async def test_create_refuses_bad_and_foreign_bodies(client, change, status, loc):
