@@ -7,6 +7,7 @@ from app.models.cooperation import CooperationOffer, CooperationRequest
 from app.models.decision import Decision, DecisionParagraph
 from app.models.node import NationalNode
 from app.models.party import Party, VocabularyTerm
+from app.models.ratelimit import RateLimitBucket
 from app.models.record import Record, RecordDraft, RecordRevision
 from app.models.token import ApiToken, AuditEvent
 from app.models.webhook import WebhookDelivery, WebhookSubscription, WebhookWorkerBeat
@@ -24,6 +25,7 @@ __all__ = [
     "NationalNode",
     "OutboxEntry",
     "Party",
+    "RateLimitBucket",
     "Record",
     "RecordDraft",
     "RecordRevision",
