@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.auth.principal import Principal
 from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound, TooLarge
+from app.models.common import text_problem
 from app.models.record import CONTENT_FIELDS, RecordContentIn, RecordCreate, RecordPublic, RecordUpdate
 from app.services import etags, reference
 from app.services import records as reads
@@ -368,7 +369,7 @@ async def bulk_upsert(
     known_parties = await reference.party_codes(conn)
     for i, raw in enumerate(items):
         ext = raw.get("external_id") if isinstance(raw, dict) else None
-        results[i]["external_id"] = ext if isinstance(ext, str) else None
+        results[i]["external_id"] = ext if isinstance(ext, str) and text_problem(ext) is None else None
         try:
             if not isinstance(raw, dict):
                 raise Invalid.field(("items", i), "each item must be a JSON object")
