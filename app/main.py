@@ -13,7 +13,19 @@ from app import __version__, db, openapi, problems
 from app.graphql.schema import graphql_router
 from app.middleware import EdgeMiddleware, RateLimitMiddleware, RequestIdMiddleware
 from app.ratelimit import parse_networks
-from app.routers import changes, cooperation, decisions, health, nodes, records, reference, search, tokens, webhooks
+from app.routers import (
+    changes,
+    cooperation,
+    decisions,
+    health,
+    nodes,
+    opportunities,
+    records,
+    reference,
+    search,
+    tokens,
+    webhooks,
+)
 from app.settings import get_settings
 
 
@@ -49,6 +61,7 @@ def create_app() -> FastAPI:
         nodes.router,
         decisions.router,
         cooperation.router,
+        opportunities.router,
         changes.router,
         search.router,
         webhooks.router,

@@ -64,6 +64,12 @@ BASES: dict[str, dict[str, Any]] = {
     "TokenCreate": {"name": "t", "party": "BR", "scopes": ["records:write"], "expires_days": 30},
     "WebhookCreate": {"url": "https://hooks.example.org/x", "event_types": ["record.published"], "parties": ["BR"],
                       "kinds": ["record"], "description": "d"},
+    "OpportunityCreate": {"title": {"en": "Grant"}, "description": {"en": "d"}, "assistance_types": ["technical"],
+                          "subjects": [], "gbf_targets": [], "eligible_countries": ["BR"], "eligible_regions": [],
+                          "application_deadline": "2026-06-30", "url": "https://grants.example.org",
+                          "contact": CONTACT, "status": "open", "provider_party": "BR"},
+    "OpportunityUpdate": {"title": {"en": "Grant"}, "description": {"en": "d"}, "application_deadline": "2026-06-30",
+                          "contact": CONTACT},
     "WebhookUpdate": {"url": "https://hooks.example.org/y", "description": "d", "status": "paused"},
 }  # fmt: skip
 
@@ -148,7 +154,8 @@ async def world(client) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     ids: dict[str, str] = {"record_id": str(uuid.uuid4()), "node_id": str(uuid.uuid4()), "code": "COP-15-9",
                            "request_id": str(uuid.uuid4()), "offer_id": str(uuid.uuid4()),
                            "token_id": str(uuid.uuid4()), "subscription_id": str(uuid.uuid4()), "delivery_id": "1",
-                           "uid": "CHM-RES-BR-000001-1", "name": "record-types", "revision": "1"}  # fmt: skip
+                           "uid": "CHM-RES-BR-000001-1", "name": "record-types", "revision": "1",
+                           "opportunity_id": str(uuid.uuid4())}  # fmt: skip
     created = []
     for url, body in (("/api/v1/records", {**RECORD, "external_id": "world"}), ("/api/v1/nodes", NODE),
                       ("/api/v1/decisions", DECISION), ("/api/v1/cooperation-requests", REQUEST)):  # fmt: skip
@@ -156,6 +163,9 @@ async def world(client) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         assert r.status_code == 201, (url, r.text[:300])  # the base bodies are valid: only the variant is not
         created.append(r.json())
     ids["record_id"], ids["node_id"], ids["request_id"] = created[0]["id"], created[1]["id"], created[3]["id"]
+    opportunity = await client.post("/api/v1/opportunities", json=BASES["OpportunityCreate"], headers=sec)
+    assert opportunity.status_code == 201, opportunity.text[:300]
+    ids["opportunity_id"] = opportunity.json()["id"]
     fr = bearer(await token_for("FR"))
     offer = await client.post(f"/api/v1/cooperation-requests/{ids['request_id']}/offers", json=OFFER, headers=fr)
     assert offer.status_code == 201, offer.text[:300]
