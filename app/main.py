@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import __version__, db, openapi, problems
 from app.graphql.schema import graphql_router
 from app.middleware import EdgeMiddleware, RateLimitMiddleware, RequestIdMiddleware
+from app.ratelimit import parse_networks
 from app.routers import (
     changes,
     cooperation,
@@ -72,7 +73,12 @@ def create_app() -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                        allow_headers=["*"], expose_headers=["ETag", "Link", "X-Request-ID", "Retry-After"])  # fmt: skip
     if settings.rate_limit_per_minute > 0:
-        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
+        app.add_middleware(
+            RateLimitMiddleware,
+            per_minute=settings.rate_limit_per_minute,
+            burst=settings.rate_limit_burst,
+            trusted_proxies=parse_networks(settings.trusted_proxies),
+        )
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes,
                        max_bulk_bytes=settings.max_bulk_body_bytes,
                        max_header_bytes=settings.max_header_bytes)  # fmt: skip

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     graphql_ide: bool | None = Field(default=None, alias="CHM_GRAPHQL_IDE")
     graphql_introspection: bool | None = Field(default=None, alias="CHM_GRAPHQL_INTROSPECTION")
     rate_limit_per_minute: int = Field(default=600, alias="CHM_RATE_LIMIT_PER_MINUTE")
+    rate_limit_burst: int | None = Field(default=None, ge=1, alias="CHM_RATE_LIMIT_BURST")
+    trusted_proxies: str = Field(
+        default="",
+        alias="CHM_TRUSTED_PROXIES",
+        description="Comma-separated addresses/CIDRs whose X-Forwarded-For is believed",
+    )
     db_pool_size: int = Field(default=20, alias="CHM_DB_POOL_SIZE")
     max_body_bytes: int = Field(default=1 << 20, ge=1024, alias="CHM_MAX_BODY_BYTES")
     max_bulk_body_bytes: int = Field(default=10 << 20, ge=1024, alias="CHM_MAX_BULK_BODY_BYTES")
