@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import __version__, db, openapi, problems
 from app.graphql.schema import graphql_router
 from app.middleware import RateLimitMiddleware, RequestIdMiddleware
-from app.routers import changes, cooperation, decisions, health, nodes, records, reference, search, tokens
+from app.routers import changes, cooperation, decisions, health, nodes, oai, records, reference, search, tokens
 from app.settings import get_settings
 
 
@@ -47,6 +47,7 @@ def create_app() -> FastAPI:
         cooperation.router,
         changes.router,
         search.router,
+        oai.router,
     ):
         app.include_router(router)
     app.include_router(graphql_router(settings))
