@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -11,22 +12,36 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import __version__, db, openapi, problems
 from app.graphql.schema import graphql_router
 from app.middleware import RateLimitMiddleware, RequestIdMiddleware
-from app.routers import changes, cooperation, decisions, health, nodes, oai, records, reference, search, tokens
+from app.routers import (
+    changes,
+    cooperation,
+    decisions,
+    health,
+    nodes,
+    oai,
+    records,
+    reference,
+    search,
+    tokens,
+    webhooks,
+)
 from app.settings import get_settings
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db.init_engine()
-    worker = None
-    if get_settings().run_inprocess_worker:  # development: publishing makes content searchable without `chm worker`
+    workers: list[Any] = []
+    if get_settings().run_inprocess_worker:  # development: search and webhooks work without `chm worker`
+        from app.exchange import webhooks as webhook_delivery
         from app.search.worker import start_default_worker
 
-        worker = await start_default_worker()
+        workers.append(await start_default_worker())
+        workers.append(await webhook_delivery.start_default_worker())
     try:
         yield
     finally:
-        if worker is not None:
+        for worker in workers:
             await worker.stop()
         await db.dispose_engine()
 
@@ -47,6 +62,7 @@ def create_app() -> FastAPI:
         cooperation.router,
         changes.router,
         search.router,
+        webhooks.router,
         oai.router,
     ):
         app.include_router(router)

@@ -9,7 +9,7 @@ ahead of the walk) and delivers no version twice (its superseded head drops out 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,21 +18,17 @@ from sqlalchemy import ColumnElement, and_, cast, exists, func, literal, or_, se
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import registry
+from app.auth.principal import ANONYMOUS
 from app.models.record import make_uid
-from app.services import cooperation, decisions, nodes, records
+from app.services import records
 from app.services.events import CHANGES
 
 C = CHANGES
 DELETED_OPS = frozenset({"withdraw", "delete"})
 
-# The harvestable kinds and the table each one's entity_id points into.
-TABLES: dict[str, Any] = {
-    "record": records.R,
-    "decision": decisions.D,
-    "node": nodes.N,
-    "cooperation-request": cooperation.CR,
-}
-KINDS: tuple[str, ...] = tuple(TABLES)
+KINDS: tuple[str, ...] = registry.HARVEST_KINDS
+TABLES: dict[str, Any] = {k: registry.get(k).table for k in KINDS}
 # Kinds whose rows carry gbf_targets (a gbf-target set selects among these).
 TARGETED: tuple[str, ...] = tuple(k for k, t in TABLES.items() if "gbf_targets" in t.c)
 
@@ -158,42 +154,16 @@ def record_ref(rtype: str, party: str, serial: int) -> dict[str, Any]:
     return {"uid": make_uid(rtype, party, serial, 0).rsplit("-", 1)[0], "party": party, "type": rtype}
 
 
-async def _load_records(conn: AsyncConnection, ids: list[uuid.UUID], detail: bool) -> dict[uuid.UUID, Any]:
-    rows = await conn.execute(select(*records.PUBLIC_COLUMNS).where(records.R.c.id.in_(ids)))
-    return {r.id: records.to_public(r) for r in rows}
-
-
-async def _load_decisions(conn: AsyncConnection, ids: list[uuid.UUID], detail: bool) -> dict[uuid.UUID, Any]:
-    rows = [decisions.to_public(r) for r in await conn.execute(select(*decisions.PUBLIC_COLUMNS)
-                                                               .where(decisions.D.c.id.in_(ids)))]  # fmt: skip
-    if detail and rows:
-        for row, paragraphs in zip(rows, await decisions.paragraphs_for_decisions(conn, [r["id"] for r in rows]),
-                                   strict=True):  # fmt: skip
-            row["paragraphs"] = paragraphs
+async def _load(conn: AsyncConnection, kind: str, ids: list[uuid.UUID], detail: bool) -> dict[uuid.UUID, Any]:
+    """Public representations by id, through the kind's own service (what an anonymous reader gets)."""
+    entity = registry.get(kind)
+    service = entity.service_module()
+    rows = [r for r in await service.get_many(conn, ANONYMOUS, ids) if r is not None]
+    if detail and entity.parts and rows:
+        field, fn = entity.parts
+        for row, parts in zip(rows, await getattr(service, fn)(conn, [r["id"] for r in rows]), strict=True):
+            row[field] = parts
     return {r["id"]: r for r in rows}
-
-
-async def _load_nodes(conn: AsyncConnection, ids: list[uuid.UUID], detail: bool) -> dict[uuid.UUID, Any]:
-    rows = await conn.execute(select(*nodes.PUBLIC_COLUMNS).where(nodes.N.c.id.in_(ids)))
-    return {r.id: nodes.to_public(r) for r in rows}
-
-
-async def _load_requests(conn: AsyncConnection, ids: list[uuid.UUID], detail: bool) -> dict[uuid.UUID, Any]:
-    rows = [cooperation.to_public(r) for r in await conn.execute(select(*cooperation.PUBLIC_COLUMNS)
-                                                                 .where(cooperation.CR.c.id.in_(ids)))]  # fmt: skip
-    if detail and rows:
-        for row, offers in zip(rows, await cooperation.offers_for_requests(conn, [r["id"] for r in rows]), strict=True):
-            row["offers"] = offers
-    return {r["id"]: r for r in rows}
-
-
-LOADERS: dict[str, Callable[[AsyncConnection, list[uuid.UUID], bool], Awaitable[dict[uuid.UUID, Any]]]] = {
-    "record": _load_records,
-    "decision": _load_decisions,
-    "node": _load_nodes,
-    "cooperation-request": _load_requests,
-}
-assert set(LOADERS) == set(TABLES), "every harvestable kind needs a loader"
 
 
 async def _attach(conn: AsyncConnection, rows: Sequence[Any], *, with_detail: bool) -> list[Head]:
@@ -203,14 +173,11 @@ async def _attach(conn: AsyncConnection, rows: Sequence[Any], *, with_detail: bo
             wanted.setdefault(r.kind, []).append(uuid.UUID(r.entity_id))
     loaded: dict[str, dict[uuid.UUID, Any]] = {}
     for kind, ids in wanted.items():
-        loaded[kind] = await LOADERS[kind](conn, ids, with_detail)
+        loaded[kind] = await _load(conn, kind, ids, with_detail)
     refs = await _record_refs(conn, [uuid.UUID(r.entity_id) for r in rows if r.kind == "record"])
     out = []
     for r in rows:
         data = None if r.op in DELETED_OPS else loaded[r.kind].get(uuid.UUID(r.entity_id))
-        # The head row of a record holds its published revision; in any other status it is a tombstone.
-        if data is not None and r.kind == "record" and data["status"] != "published":
-            data = None
         out.append(Head(r.kind, r.entity_id, r.seq, r.at, r.party, data, refs.get(r.entity_id)))
     return out
 

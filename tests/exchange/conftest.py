@@ -1,4 +1,4 @@
-"""Harvesting tests: a live HTTP server (the real clients speak HTTP) and writes through the services."""
+"""Exchange fixtures: a live HTTP server for the real harvesting clients; webhook delivery workers and helpers."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ from typing import Any
 
 import pytest
 import uvicorn
+from sqlalchemy import text
 
 from app import db
-from app.auth.principal import Principal
-from app.models.record import RecordCreate, RecordUpdate
-from app.services import record_writes
-
-ADMIN = Principal(kind="secretariat", scopes=frozenset({"admin"}), token_name="tests")
-BR = Principal(kind="party", party="BR", scopes=frozenset({"records:write", "records:publish"}), token_name="br")
+from app.exchange.webhooks import DeliveryWorker
+from app.settings import Settings, get_settings
+from tests.auth import bearer, token_for
 
 
 @pytest.fixture
@@ -33,34 +31,57 @@ async def live(app: Any) -> AsyncIterator[str]:
     await task
 
 
-def content(n: int, **overrides: Any) -> dict[str, Any]:
-    """A valid record body."""
-    body: dict[str, Any] = {
-        "type": "resource", "title": {"en": f"Wetland guide {n}", "fr": f"Guide des zones humides {n}"},
-        "summary": {"en": f"Summary {n}"}, "languages": ["en", "fr"], "keywords": ["wetlands"],
-        "gbf_targets": ["GBF-TARGET-02"] if n % 2 else [], "countries": ["BR"],
-    }  # fmt: skip
-    body.update(overrides)
-    return body
+HOOKS = "/api/v1/webhooks"
+RECORD = {"type": "resource", "title": {"en": "Mangrove restoration toolkit"}, "languages": ["en"]}
 
 
-async def create(principal: Principal = BR, *, publish: bool = True, **body: Any) -> dict[str, Any]:
-    """A record through the services (and published unless told otherwise)."""
-    async with db.transaction() as s:
-        rec = await record_writes.create(s, principal, RecordCreate.model_validate(body))
-        if publish:
-            rec = await record_writes.publish(s, principal, rec["id"])
-    return rec
+def fast_settings(**overrides: Any) -> Settings:
+    """The test settings with delivery timings short enough for tests (no real 10 s timeouts or hour back-offs)."""
+    values = {"webhook_retry_base_seconds": 0.05, "webhook_retry_max_seconds": 0.3, "webhook_timeout_seconds": 2.0,
+              "webhook_poll_seconds": 0.5, "webhook_concurrency": 8, **overrides}  # fmt: skip
+    return get_settings().model_copy(update=values)
 
 
-async def edit(record_id: Any, principal: Principal = BR, *, publish: bool = False, **fields: Any) -> dict[str, Any]:
-    async with db.transaction() as s:
-        rec = await record_writes.update(s, principal, record_id, RecordUpdate.model_validate(fields), partial=True)
-        if publish:
-            rec = await record_writes.publish(s, principal, record_id)
-    return rec
+@pytest.fixture
+async def worker(engine: object) -> AsyncIterator[DeliveryWorker]:
+    w = DeliveryWorker(settings=fast_settings(), name="test-worker-1")
+    await w.start()
+    yield w
+    await w.stop()
 
 
-async def withdraw(record_id: Any, principal: Principal = BR) -> dict[str, Any]:
-    async with db.transaction() as s:
-        return await record_writes.withdraw(s, principal, record_id)
+@pytest.fixture
+async def br(engine: object) -> dict[str, str]:
+    """A BR token that publishes records and manages webhooks."""
+    return bearer(await token_for("BR", "records:write", "records:publish", "webhooks:write"))
+
+
+async def subscribe(client: Any, headers: dict[str, str], url: str, **body: Any) -> dict[str, Any]:
+    r = await client.post(HOOKS, json={"url": url, **body}, headers=headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def create_record(client: Any, headers: dict[str, str], **extra: Any) -> dict[str, Any]:
+    r = await client.post("/api/v1/records", json={**RECORD, **extra}, headers=headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def step(client: Any, headers: dict[str, str], rid: str, op: str) -> dict[str, Any]:
+    r = await client.post(f"/api/v1/records/{rid}/{op}", headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def public_seqs(kind: str = "record") -> list[int]:
+    async with db.read_connection() as conn:
+        rows = await conn.execute(text("SELECT seq FROM changes WHERE public AND kind = :k ORDER BY seq"), {"k": kind})
+        return [r.seq for r in rows]
+
+
+async def deliveries(subscription_id: str) -> list[Any]:
+    async with db.read_connection() as conn:
+        rows = await conn.execute(text("SELECT * FROM webhook_deliveries WHERE subscription_id = :s ORDER BY id"),
+                                  {"s": subscription_id})  # fmt: skip
+        return list(rows)

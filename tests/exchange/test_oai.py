@@ -21,7 +21,7 @@ from app.models.decision import DecisionCreate
 from app.models.node import NodeCreate
 from app.services import decisions, nodes, record_writes, signing
 from app.settings import get_settings
-from tests.exchange.conftest import ADMIN, BR, content, create, edit, withdraw
+from tests.exchange.harvesting import ADMIN, BR, content, create, edit, withdraw
 
 pytestmark = pytest.mark.asyncio
 
