@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import registry
 from app.auth.principal import ANONYMOUS
-from app.models.record import make_uid
-from app.services import records
+from app.models.common import LANGS
+from app.models.record import RECORD_TYPE_ABBR, make_uid
+from app.services import paging, records, reference
 from app.services.events import CHANGES
 
 C = CHANGES
@@ -188,3 +189,26 @@ async def _record_refs(conn: AsyncConnection, ids: list[uuid.UUID]) -> dict[str,
     R = records.R
     rows = await conn.execute(select(R.c.id, R.c.type, R.c.party, R.c.serial).where(R.c.id.in_(ids)))
     return {str(r.id): record_ref(r.type, r.party, r.serial) for r in rows}
+
+
+def feed_cursor(seq: int) -> str:
+    """An opaque cursor for the feed page after (older than) `seq`."""
+    return paging.encode_cursor(_FEED_SORT, (seq,))
+
+
+_FEED_SORT = paging.SortKey("feed", (C.c.seq,), (int,), True)
+
+
+async def feed_filter(
+    conn: AsyncConnection, *, party: str | None, type: str | None, gbf_target: str | None, lang: str | None,
+    cursor: str | None,
+) -> tuple[HarvestFilter, int]:  # fmt: skip
+    """Validate a feed's query (400 naming a bad parameter) into a filter of records and the seq to page from."""
+    if type is not None and type not in RECORD_TYPE_ABBR:
+        raise paging.bad_param("type", type, tuple(RECORD_TYPE_ABBR))
+    if lang is not None and lang not in LANGS:
+        raise paging.bad_param("lang", lang, LANGS)
+    f = HarvestFilter(kinds=("record",), party=await reference.check_party_filter(conn, party), type=type,
+                      gbf_target=await reference.check_term_filter(conn, "gbf_target", gbf_target))  # fmt: skip
+    after = paging.decode_cursor(_FEED_SORT, cursor)[0] if cursor else 0
+    return f, after
