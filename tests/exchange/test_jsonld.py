@@ -108,3 +108,17 @@ async def test_negotiation_defaults_to_json_and_hides_drafts(client: Any) -> Non
     assert ld.headers["content-type"] == "application/ld+json"
     assert ld.headers["etag"] != (await client.get(url)).headers["etag"]  # one ETag per representation
     assert (await client.get(f"/api/v1/records/{draft['id']}", headers=LD)).status_code == 404
+
+
+async def test_openapi_documents_the_negotiation(client: Any) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for path in (
+        "/api/v1/records/{record_id}",
+        "/api/v1/records",
+        "/api/v1/decisions/{code}",
+        "/api/v1/parties/{code}",
+    ):
+        content_types = paths[path]["get"]["responses"]["200"]["content"]
+        assert {"application/json", "application/ld+json"} <= set(content_types), path
+    assert "application/ld+json" not in paths["/api/v1/changes"]["get"]["responses"]["200"]["content"]
+    assert {"/oai", "/api/v1/records.atom", "/api/v1/records.ndjson", "/api/v1/parties.ndjson"} <= set(paths)
