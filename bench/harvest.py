@@ -29,8 +29,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import datagen  # noqa: E402
-from run import database, free_port, rss_mb, start_server  # noqa: E402
+import datagen
+from run import database, free_port, rss_mb, start_server
 
 OAI_TARGET, NDJSON_TARGET = 2_000.0, 20_000.0
 
