@@ -9,6 +9,7 @@ from typing import Any
 
 from lxml import etree
 
+from app.exchange.oai import _clean  # one definition of the text XML can carry
 from app.models.common import pick_lang
 from app.services.harvest import Head
 
@@ -42,8 +43,6 @@ def entry_id(head: Head) -> str:
 
 
 def _sub(parent: etree._Element, tag: str, text: Any = None, **attrib: str) -> etree._Element:
-    from app.exchange.oai import _clean  # one definition of "text XML can carry"
-
     el = etree.SubElement(parent, tag, attrib)
     if text is not None:
         el.text = _clean(text)

@@ -175,7 +175,11 @@ async def _attach(conn: AsyncConnection, rows: Sequence[Any], *, with_detail: bo
     loaded: dict[str, dict[uuid.UUID, Any]] = {}
     for kind, ids in wanted.items():
         loaded[kind] = await _load(conn, kind, ids, with_detail)
-    refs = await _record_refs(conn, [uuid.UUID(r.entity_id) for r in rows if r.kind == "record"])
+    record_data = loaded.get("record", {})
+    refs = {str(i): {"uid": d["uid"].rsplit("-", 1)[0], "party": d["party"], "type": d["type"]}
+            for i, d in record_data.items() if d.get("uid")}  # fmt: skip
+    refs |= await _record_refs(conn, [uuid.UUID(r.entity_id) for r in rows
+                                      if r.kind == "record" and r.entity_id not in refs])  # fmt: skip
     out = []
     for r in rows:
         data = None if r.op in DELETED_OPS else loaded[r.kind].get(uuid.UUID(r.entity_id))
