@@ -76,3 +76,11 @@ class RateLimited(AppError):
     status = 429
     code = "RATE_LIMITED"
     title = "Too many requests"
+
+
+class Unavailable(AppError):
+    """A part the request needs (the database) is down or too slow: retry later."""
+
+    status = 503
+    code = "UNAVAILABLE"
+    title = "Service unavailable"

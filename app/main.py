@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__, db, openapi, problems
 from app.graphql.schema import graphql_router
-from app.middleware import RateLimitMiddleware, RequestIdMiddleware
+from app.middleware import EdgeMiddleware, RateLimitMiddleware, RequestIdMiddleware
 from app.routers import (
     changes,
     cooperation,
@@ -76,6 +76,9 @@ def create_app() -> FastAPI:
                        allow_headers=["*"], expose_headers=exposed)  # fmt: skip
     if settings.rate_limit_per_minute > 0:
         app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes,
+                       max_bulk_bytes=settings.max_bulk_body_bytes,
+                       max_header_bytes=settings.max_header_bytes)  # fmt: skip
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -12,7 +12,7 @@ from sqlalchemy import Column, ForeignKey, Index
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import Contact, LString, created_col, jsonb, text_array
+from app.models.common import BoundedDate, Contact, LString, SafeStr, Term, created_col, jsonb, text_array
 from app.models.derive import check_in, values
 
 RequestStatus = Literal["open", "in-discussion", "matched", "closed"]
@@ -72,16 +72,16 @@ class CooperationOffer(SQLModel, table=True):
 
 class RequestCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    party: str | None = PField(default=None, min_length=2, max_length=2)
+    party: SafeStr | None = PField(default=None, min_length=2, max_length=2)
     title: LString
     problem: LString | None = None
     objectives: LString | None = None
-    assistance_types: list[str] = PField(default_factory=list, max_length=20)
-    subjects: list[str] = PField(default_factory=list, max_length=100)
-    gbf_targets: list[str] = PField(default_factory=list, max_length=23)
-    countries: list[str] = PField(default_factory=list, max_length=300)
-    start_date: date | None = None
-    end_date: date | None = None
+    assistance_types: list[Term] = PField(default_factory=list, max_length=20)
+    subjects: list[Term] = PField(default_factory=list, max_length=100)
+    gbf_targets: list[Term] = PField(default_factory=list, max_length=23)
+    countries: list[Term] = PField(default_factory=list, max_length=300)
+    start_date: BoundedDate | None = None
+    end_date: BoundedDate | None = None
     contact: Contact | None = None
     status: RequestStatus = "open"
 
@@ -97,12 +97,12 @@ class RequestUpdate(BaseModel):
     title: LString | None = None
     problem: LString | None = None
     objectives: LString | None = None
-    assistance_types: list[str] | None = PField(default=None, max_length=20)
-    subjects: list[str] | None = PField(default=None, max_length=100)
-    gbf_targets: list[str] | None = PField(default=None, max_length=23)
-    countries: list[str] | None = PField(default=None, max_length=300)
-    start_date: date | None = None
-    end_date: date | None = None
+    assistance_types: list[Term] | None = PField(default=None, max_length=20)
+    subjects: list[Term] | None = PField(default=None, max_length=100)
+    gbf_targets: list[Term] | None = PField(default=None, max_length=23)
+    countries: list[Term] | None = PField(default=None, max_length=300)
+    start_date: BoundedDate | None = None
+    end_date: BoundedDate | None = None
     contact: Contact | None = None
     status: RequestStatus | None = None
 
@@ -116,7 +116,7 @@ class RequestUpdate(BaseModel):
 
 class OfferCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    provider_organization: str | None = PField(default=None, max_length=500)
+    provider_organization: SafeStr | None = PField(default=None, max_length=500)
     description: LString
     contact: Contact | None = None
 
@@ -125,7 +125,7 @@ class OfferUpdate(BaseModel):
     """What the offering Party may change on its own proposed offer."""
 
     model_config = ConfigDict(extra="forbid")
-    provider_organization: str | None = PField(default=None, max_length=500)
+    provider_organization: SafeStr | None = PField(default=None, max_length=500)
     description: LString | None = None
     contact: Contact | None = None
 

@@ -6,13 +6,25 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as PField
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Sequence, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import Keyword, Lang, Link, LString, created_col, jsonb, text_array, ts_col
+from app.models.common import (
+    BoundedDate,
+    Keyword,
+    Lang,
+    Link,
+    LString,
+    SafeStr,
+    Term,
+    created_col,
+    jsonb,
+    text_array,
+    ts_col,
+)
 from app.models.derive import check_in, values
 
 RecordType = Literal[
@@ -140,18 +152,18 @@ class RecordContentIn(BaseModel):
     languages: list[Lang] = PField(default_factory=list, max_length=6)
     links: list[Link] = PField(default_factory=list, max_length=100)
     keywords: list[Keyword] = PField(default_factory=list, max_length=100)
-    subjects: list[str] = PField(default_factory=list, max_length=100)
-    gbf_targets: list[str] = PField(default_factory=list, max_length=23)
-    aichi_targets: list[str] = PField(default_factory=list, max_length=20)
-    countries: list[str] = PField(default_factory=list, max_length=300)
-    publication_date: date | None = None
+    subjects: list[Term] = PField(default_factory=list, max_length=100)
+    gbf_targets: list[Term] = PField(default_factory=list, max_length=23)
+    aichi_targets: list[Term] = PField(default_factory=list, max_length=20)
+    countries: list[Term] = PField(default_factory=list, max_length=300)
+    publication_date: BoundedDate | None = None
 
 
 class RecordCreate(RecordContentIn):
     """A new record (a draft). `party` defaults to the token's Party."""
 
-    party: str | None = PField(default=None, min_length=2, max_length=2)
-    external_id: str | None = PField(default=None, min_length=1, max_length=200)
+    party: SafeStr | None = PField(default=None, min_length=2, max_length=2)
+    external_id: SafeStr | None = PField(default=None, min_length=1, max_length=200)
 
 
 class RecordUpdate(BaseModel):
@@ -166,12 +178,20 @@ class RecordUpdate(BaseModel):
     languages: list[Lang] | None = PField(default=None, max_length=6)
     links: list[Link] | None = PField(default=None, max_length=100)
     keywords: list[Keyword] | None = PField(default=None, max_length=100)
-    subjects: list[str] | None = PField(default=None, max_length=100)
-    gbf_targets: list[str] | None = PField(default=None, max_length=23)
-    aichi_targets: list[str] | None = PField(default=None, max_length=20)
-    countries: list[str] | None = PField(default=None, max_length=300)
-    publication_date: date | None = None
-    external_id: str | None = PField(default=None, min_length=1, max_length=200)
+    subjects: list[Term] | None = PField(default=None, max_length=100)
+    gbf_targets: list[Term] | None = PField(default=None, max_length=23)
+    aichi_targets: list[Term] | None = PField(default=None, max_length=20)
+    countries: list[Term] | None = PField(default=None, max_length=300)
+    publication_date: BoundedDate | None = None
+    external_id: SafeStr | None = PField(default=None, min_length=1, max_length=200)
+
+    @field_validator("type", "title", "languages", "links", "keywords", "subjects", "gbf_targets",
+                     "aichi_targets", "countries", mode="before")  # fmt: skip
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value
 
 
 class LinkPublic(BaseModel):

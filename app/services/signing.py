@@ -1,4 +1,10 @@
-"""Tamper-evident tokens: a JSON payload with an HMAC-SHA256 tag, URL-safe base64, keyed per purpose."""
+"""Tamper-evident tokens for state the API hands to clients and takes back (keyset cursors, OAI-PMH
+resumption tokens): `dumps(obj, purpose=...)` and `loads(token, purpose=...)`.
+
+A token is `base64url(orjson(obj)) "." base64url(HMAC-SHA256(key, purpose NUL payload)[:16])`, the key derived
+from the settings secret. The purpose is part of the MAC, so a token made for one use is refused by another.
+Signing proves the token is ours; callers still re-validate the values they decode.
+"""
 
 from __future__ import annotations
 
@@ -6,44 +12,57 @@ import base64
 import binascii
 import hashlib
 import hmac
+from functools import lru_cache
 from typing import Any
 
 import orjson
 
 from app.settings import get_settings
 
-_TAG = 16  # bytes of the HMAC-SHA256 kept: 128 bits is plenty against forgery and keeps tokens short
+MAC_BYTES = 16  # 128 bits: forgery stays out of reach, cursors stay short
+MAX_TOKEN_CHARS = 16_384
 
 
-def _key(purpose: str) -> bytes:
-    # One derived key per purpose, so a token minted for one use never verifies for another.
-    return hmac.new(get_settings().secret_key().encode(), b"chm-signing:" + purpose.encode(), hashlib.sha256).digest()
+@lru_cache(maxsize=4)
+def _key(secret: str) -> bytes:
+    return hmac.new(secret.encode(), b"chm-api signing v1", hashlib.sha256).digest()
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+def _mac(purpose: str, payload: bytes) -> bytes:
+    key = _key(get_settings().secret_key())
+    return hmac.new(key, purpose.encode() + b"\x00" + payload, hashlib.sha256).digest()[:MAC_BYTES]
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def dumps(obj: Any, *, purpose: str) -> str:
-    """`obj` (JSON-serialisable) as a signed, URL-safe token."""
+    """A URL-safe token carrying `obj` (anything orjson serializes), signed for `purpose`."""
     payload = orjson.dumps(obj)
-    tag = hmac.new(_key(purpose), payload, hashlib.sha256).digest()[:_TAG]
-    return _b64(tag + payload)
+    return f"{_b64(payload)}.{_b64(_mac(purpose, payload))}"
 
 
 def loads(token: str, *, purpose: str) -> Any:
-    """The object inside a token made by `dumps` for the same purpose; ValueError when it was tampered with."""
+    """The object inside a token made by `dumps` for the same purpose; ValueError if it was altered,
+    truncated, made for another purpose or with another secret."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or not token.isascii():
+        raise ValueError("not a token issued by this API")
+    body, sep, mac = token.partition(".")
+    if not sep:
+        raise ValueError("not a token issued by this API")
     try:
-        # validate=True: a character outside the alphabet is tampering, not noise to skip
-        raw = base64.b64decode(token.replace("-", "+").replace("_", "/") + "=" * (-len(token) % 4), validate=True)
+        payload = _unb64(body)
     except (binascii.Error, ValueError):
-        raise ValueError("not a token issued by this server") from None
-    tag, payload = raw[:_TAG], raw[_TAG:]
-    if len(tag) < _TAG or not hmac.compare_digest(
-        tag, hmac.new(_key(purpose), payload, hashlib.sha256).digest()[:_TAG]
-    ):
-        raise ValueError("not a token issued by this server")
+        raise ValueError("not a token issued by this API") from None
+    # Compare the encoded MAC: base64 decoding ignores trailing bits, so only the exact text is ours.
+    if _b64(payload) != body or not hmac.compare_digest(mac.encode(), _b64(_mac(purpose, payload)).encode()):
+        raise ValueError("not a token issued by this API (signature mismatch)")
     try:
         return orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        raise ValueError("not a token issued by this server") from None
+    except orjson.JSONDecodeError:  # only if the secret leaked; still never a 500
+        raise ValueError("not a token issued by this API") from None
