@@ -179,10 +179,11 @@ def _urls(repo: Repository, head: Head) -> list[str]:
             if data.get("url")
             else [f"{api}/nodes/{head.entity_id}"]
         )
-    return [f"{api}/cooperation-requests/{head.entity_id}"]
+    return [f"{api}/{COLLECTIONS.get(head.kind, head.kind + 's')}/{head.entity_id}"]
 
 
-DC_TYPES = {"record": "Text", "decision": "Text", "node": "InteractiveResource", "cooperation-request": "Text"}
+DC_TYPES = {"node": "InteractiveResource"}  # DCMI type; everything else is Text
+COLLECTIONS = {"cooperation-request": "cooperation-requests", "opportunity": "opportunities"}  # REST path of a kind
 
 
 def oai_dc(repo: Repository, head: Head) -> etree._Element:
@@ -209,7 +210,7 @@ def oai_dc(repo: Repository, head: Head) -> etree._Element:
             _sub(root, dc + "subject", term)
     when = data.get("publication_date") or data.get("adopted_on") or data.get("published_at") or head.at
     _sub(root, dc + "date", when.date() if isinstance(when, datetime) else when)
-    _sub(root, dc + "type", DC_TYPES[head.kind])
+    _sub(root, dc + "type", DC_TYPES.get(head.kind, "Text"))
     _sub(root, dc + "type", data.get("type") if head.kind == "record" else head.kind)
     for lang in data.get("languages") or ():
         _sub(root, dc + "language", lang)
@@ -275,7 +276,7 @@ async def _set_filter(conn: AsyncConnection, spec: str | None) -> HarvestFilter 
     if family not in SET_FAMILIES or (not value and ":" in spec):
         raise OAIError("badArgument", f"unknown set '{spec}'; ListSets names them ({', '.join(SET_FAMILIES)})")
     if not value:
-        return {"party": HarvestFilter(kinds=tuple(k for k in harvest.KINDS if k != "decision")),
+        return {"party": HarvestFilter(with_party=True),
                 "type": HarvestFilter(kinds=("record",)),
                 "kind": HarvestFilter(),
                 "gbf-target": HarvestFilter(targeted=True)}[family]  # fmt: skip

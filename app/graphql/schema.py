@@ -19,7 +19,7 @@ from strawberry.types.execution import ExecutionContext, ExecutionResult
 from app.graphql import errors as graphql_errors
 from app.graphql import limits
 from app.graphql.context import get_context
-from app.graphql.resolvers import cooperation, decisions, nodes, records, reference, search, webhooks
+from app.graphql.resolvers import cooperation, decisions, nodes, opportunities, records, reference, search, webhooks
 from app.graphql.types.common import DateTimeScalar, resolve_attr
 from app.settings import Settings
 
@@ -36,6 +36,8 @@ class Query:
     decisions = strawberry.field(resolver=decisions.decisions)
     cooperation_request = strawberry.field(resolver=cooperation.cooperation_request)
     cooperation_requests = strawberry.field(resolver=cooperation.cooperation_requests)
+    opportunity = strawberry.field(resolver=opportunities.opportunity)
+    opportunities = strawberry.field(resolver=opportunities.opportunities)
     party = strawberry.field(resolver=reference.party)
     parties = strawberry.field(resolver=reference.parties)
     vocabulary = strawberry.field(resolver=reference.vocabulary)
@@ -71,6 +73,10 @@ class Mutation:
     update_offer = strawberry.mutation(resolver=cooperation.update_offer)
     withdraw_offer = strawberry.mutation(resolver=cooperation.withdraw_offer)
     decide_offer = strawberry.mutation(resolver=cooperation.decide_offer)
+    create_opportunity = strawberry.mutation(resolver=opportunities.create_opportunity)
+    update_opportunity = strawberry.mutation(resolver=opportunities.update_opportunity)
+    replace_opportunity = strawberry.mutation(resolver=opportunities.replace_opportunity)
+    delete_opportunity = strawberry.mutation(resolver=opportunities.delete_opportunity)
     create_webhook = strawberry.mutation(resolver=webhooks.create_webhook)
     update_webhook = strawberry.mutation(resolver=webhooks.update_webhook)
     delete_webhook = strawberry.mutation(resolver=webhooks.delete_webhook)

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PField
-from sqlalchemy import Column, ForeignKey, Index
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import Column, Computed, ForeignKey, Index
+from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
 from sqlmodel import Field, SQLModel
 
 from app.models.common import BoundedDate, Contact, LString, SafeStr, Term, created_col, jsonb, text_array
@@ -30,6 +30,7 @@ class CooperationRequest(SQLModel, table=True):
         Index("ix_requests_status_updated", "status", "updated_at", "id"),
         Index("ix_requests_subjects", "subjects", postgresql_using="gin"),
         Index("ix_requests_gbf_targets", "gbf_targets", postgresql_using="gin"),
+        Index("ix_requests_match_tsv", "match_tsv", postgresql_using="gin"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(UUID(as_uuid=True), primary_key=True))
@@ -47,6 +48,11 @@ class CooperationRequest(SQLModel, table=True):
     status: str = Field(default="open", max_length=16)
     created_at: datetime = Field(sa_column=created_col())
     updated_at: datetime = Field(sa_column=created_col())
+    # What matchmaking compares (migration 0012); never part of a public schema.
+    match_tsv: Any = Field(
+        default=None, sa_column=Column(TSVECTOR, Computed("public.chm_match_tsv(title, problem, objectives)",
+                                                          persisted=True))
+    )  # fmt: skip
 
 
 class CooperationOffer(SQLModel, table=True):
@@ -68,6 +74,10 @@ class CooperationOffer(SQLModel, table=True):
     status: str = Field(default="proposed", max_length=16)
     created_at: datetime = Field(sa_column=created_col())
     updated_at: datetime = Field(sa_column=created_col())
+    match_tsv: Any = Field(
+        default=None, sa_column=Column(TSVECTOR, Computed("public.chm_match_tsv(description, NULL, NULL)",
+                                                          persisted=True))
+    )  # fmt: skip
 
 
 class RequestCreate(BaseModel):

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as PField
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Sequence, text
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import BigInteger, Column, Computed, ForeignKey, Index, Integer, Sequence, text
+from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
 from sqlmodel import Field, SQLModel
 
 from app.models.common import (
@@ -51,6 +51,9 @@ RECORD_TYPE_ABBR: dict[str, str] = {
 if tuple(RECORD_TYPE_ABBR) != RECORD_TYPES:
     raise RuntimeError("RECORD_TYPE_ABBR must list every RecordType, in order")
 ABBR_RECORD_TYPE = {v: k for k, v in RECORD_TYPE_ABBR.items()}
+# Record types matchmaking proposes as candidates (people, organizations and projects that can help).
+MATCHED_TYPES: tuple[str, ...] = ("expert", "organization", "project")
+MATCHED_TYPES_SQL = "(" + ",".join(f"'{t}'" for t in MATCHED_TYPES) + ")"
 
 record_serial_seq = Sequence("record_serial_seq", metadata=SQLModel.metadata)
 
@@ -82,6 +85,9 @@ class Record(SQLModel, table=True):
         Index("ix_records_status_created", "status", "created_at", "id"),
         Index("ix_records_subjects", "subjects", postgresql_using="gin"),
         Index("ix_records_gbf_targets", "gbf_targets", postgresql_using="gin"),
+        Index("ix_records_match_tsv", "match_tsv", postgresql_using="gin",
+              postgresql_where=text("match_tsv IS NOT NULL")),
+        Index("ix_records_type_status", "type", "status", postgresql_where=text(f"type IN {MATCHED_TYPES_SQL}")),
     )  # fmt: skip
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(UUID(as_uuid=True), primary_key=True))
@@ -109,6 +115,12 @@ class Record(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=created_col())
     published_at: datetime | None = Field(default=None, sa_column=ts_col())
     withdrawn_at: datetime | None = Field(default=None, sa_column=ts_col())
+    # What matchmaking compares, only on the record types it proposes (migration 0012); never public.
+    match_tsv: Any = Field(
+        default=None, sa_column=Column(TSVECTOR, Computed(
+            f"CASE WHEN type IN {MATCHED_TYPES_SQL} THEN public.chm_match_tsv(title, summary, NULL) END",
+            persisted=True))
+    )  # fmt: skip
 
 
 class RecordDraft(SQLModel, table=True):

@@ -43,6 +43,7 @@ class HarvestFilter:
     type: str | None = None  # record type (records only)
     gbf_target: str | None = None
     targeted: bool = False  # only items with at least one GBF target
+    with_party: bool = False  # only items published by a Party
     since: datetime | None = None  # datestamp ≥ since (seconds granularity)
     until: datetime | None = None  # datestamp ≤ until (seconds granularity: the whole second counts)
 
@@ -92,6 +93,8 @@ def _conditions(f: HarvestFilter) -> list[ColumnElement[bool]]:
     ]  # fmt: skip
     if f.party is not None:
         conds.append(C.c.party == f.party)
+    if f.with_party:
+        conds.append(C.c.party.isnot(None))
     if f.since is not None:
         conds.append(C.c.at >= f.since)
     if f.until is not None:

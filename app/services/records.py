@@ -122,9 +122,9 @@ def _where(principal: Principal, f: RecordFilter) -> list[ColumnElement[bool]]:
     if f.type:
         conds.append(R.c.type == f.type)
     if f.subject:
-        conds.append(R.c.subjects.contains([f.subject]))
+        conds.append(R.c.subjects.overlap(reference.with_narrower("subject", f.subject)))
     if f.gbf_target:
-        conds.append(R.c.gbf_targets.contains([f.gbf_target]))
+        conds.append(R.c.gbf_targets.overlap(reference.with_narrower("gbf_target", f.gbf_target)))
     if f.updated_since:
         conds.append(R.c.updated_at >= f.updated_since)
     return conds
