@@ -1,7 +1,7 @@
 """Harvesting: indexes for an entity's newest public change and for from= windows over the change log
 
 Revision ID: 0009
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-01 21:00:00
 
 OAI-PMH, Atom and the dumps walk the change log's *heads* (each entity's newest public change) in seq order;
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0010"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
