@@ -42,12 +42,6 @@ ABBR_RECORD_TYPE = {v: k for k, v in RECORD_TYPE_ABBR.items()}
 
 record_serial_seq = Sequence("record_serial_seq", metadata=SQLModel.metadata)
 
-# Content columns shared by the head row, working drafts and (as JSON) revisions.
-CONTENT_FIELDS: tuple[str, ...] = (
-    "type", "title", "summary", "body", "languages", "links", "keywords", "subjects",
-    "gbf_targets", "aichi_targets", "countries", "publication_date",
-)  # fmt: skip
-
 
 def make_uid(rtype: str, party: str, serial: int, revision: int) -> str:
     """The public id, e.g. CHM-RES-BR-000123-2."""
@@ -145,6 +139,10 @@ class RecordContentIn(BaseModel):
     aichi_targets: list[str] = PField(default_factory=list, max_length=20)
     countries: list[str] = PField(default_factory=list, max_length=300)
     publication_date: date | None = None
+
+
+# Content columns shared by the head row, working drafts and (as JSON) revisions.
+CONTENT_FIELDS: tuple[str, ...] = tuple(RecordContentIn.model_fields)
 
 
 class RecordCreate(RecordContentIn):

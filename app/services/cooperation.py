@@ -30,21 +30,15 @@ from app.models.cooperation import (
     RequestPublic,
     RequestUpdate,
 )
+from app.models.derive import columns
 from app.services import etags, events, paging, reference
 from app.services.ownership import check_party_unchanged, values_of, writing_party
 
 CR = CooperationRequest.__table__  # type: ignore[attr-defined]
 CO = CooperationOffer.__table__  # type: ignore[attr-defined]
 
-PUBLIC_COLUMNS = (
-    CR.c.id, CR.c.party, CR.c.title, CR.c.problem, CR.c.objectives, CR.c.assistance_types, CR.c.subjects,
-    CR.c.gbf_targets, CR.c.countries, CR.c.start_date, CR.c.end_date, CR.c.contact, CR.c.status,
-    CR.c.created_at, CR.c.updated_at,
-)  # fmt: skip
-OFFER_COLUMNS = (
-    CO.c.id, CO.c.request_id, CO.c.provider_party, CO.c.provider_organization, CO.c.description, CO.c.contact,
-    CO.c.status, CO.c.created_at, CO.c.updated_at,
-)  # fmt: skip
+PUBLIC_COLUMNS = columns(CR, RequestPublic)
+OFFER_COLUMNS = columns(CO, OfferPublic)
 
 SORTS: dict[str, paging.SortKey] = {
     "-updated_at": paging.SortKey("-updated_at", (CR.c.updated_at, CR.c.id), (datetime, uuid.UUID), True),

@@ -22,18 +22,17 @@ from app.models.decision import (
     DecisionParagraph,
     DecisionPublic,
     DecisionUpdate,
+    ParagraphPublic,
 )
+from app.models.derive import columns
 from app.services import etags, events, paging, reference
 from app.services.ownership import values_of
 
 D = Decision.__table__  # type: ignore[attr-defined]
 DP = DecisionParagraph.__table__  # type: ignore[attr-defined]
 
-PUBLIC_COLUMNS = (
-    D.c.id, D.c.code, D.c.symbol, D.c.body, D.c.session, D.c.number, D.c.title, D.c.meeting, D.c.adopted_on,
-    D.c.status, D.c.subjects, D.c.gbf_targets, D.c.aichi_targets, D.c.url, D.c.created_at, D.c.updated_at,
-)  # fmt: skip
-PARAGRAPH_COLUMNS = (DP.c.number, DP.c.section, DP.c.type, DP.c.text, DP.c.actors, DP.c.status)
+PUBLIC_COLUMNS = columns(D, DecisionPublic)
+PARAGRAPH_COLUMNS = columns(DP, ParagraphPublic)
 
 SORTS: dict[str, paging.SortKey] = {
     # Code order: COP-9-1 < COP-9-30 < COP-15-4 (body, then session and number as integers).

@@ -12,16 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
 from app.errors import NotFound
+from app.models.derive import columns
 from app.models.node import NODE_STATUSES, NationalNode, NodeCreate, NodePublic, NodeUpdate
 from app.services import etags, events, paging, reference
 from app.services.ownership import check_party_unchanged, values_of, writing_party
 
 N = NationalNode.__table__  # type: ignore[attr-defined]
 
-PUBLIC_COLUMNS = (
-    N.c.id, N.c.party, N.c.name, N.c.description, N.c.url, N.c.languages, N.c.status, N.c.platform,
-    N.c.focal_point, N.c.feed_url, N.c.created_at, N.c.updated_at,
-)  # fmt: skip
+PUBLIC_COLUMNS = columns(N, NodePublic)
 
 SORTS: dict[str, paging.SortKey] = {
     "-updated_at": paging.SortKey("-updated_at", (N.c.updated_at, N.c.id), (datetime, uuid.UUID), True),

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
 from app.errors import AppError, BadRequest, NotFound
+from app.models.derive import columns
 from app.models.record import (
     ABBR_RECORD_TYPE,
     RECORD_STATUSES,
@@ -28,11 +29,7 @@ R = Record.__table__  # type: ignore[attr-defined]
 RD = RecordDraft.__table__  # type: ignore[attr-defined]
 RR = RecordRevision.__table__  # type: ignore[attr-defined]
 
-PUBLIC_COLUMNS = (
-    R.c.id, R.c.serial, R.c.party, R.c.type, R.c.status, R.c.revision, R.c.title, R.c.summary, R.c.body,
-    R.c.languages, R.c.links, R.c.keywords, R.c.subjects, R.c.gbf_targets, R.c.aichi_targets, R.c.countries,
-    R.c.publication_date, R.c.external_id, R.c.created_at, R.c.updated_at, R.c.published_at, R.c.withdrawn_at,
-)  # fmt: skip
+PUBLIC_COLUMNS = columns(R, RecordPublic, "serial")  # serial: for the uid
 
 SORTS: dict[str, paging.SortKey] = {
     "-updated_at": paging.SortKey("-updated_at", (R.c.updated_at, R.c.id), (datetime, uuid.UUID), True),
