@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.errors import AppError
+from app.errors import AppError, describe, field_errors
 
 log = logging.getLogger("chm.errors")
 PROBLEM = "application/problem+json"
@@ -30,16 +30,6 @@ def problem(status: int, detail: str, *, title: str | None = None, type_: str | 
     return Response(orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def _clean_errors(errors: Any) -> list[dict[str, Any]]:
-    out = []
-    for err in errors:
-        item = {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
-        if "input" in err and err.get("type") not in ("missing",) and isinstance(err["input"], str | int | float):
-            item["input"] = err["input"]
-        out.append(item)
-    return out
-
-
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every failure into problem+json."""
 
@@ -54,9 +44,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        errors = _clean_errors(exc.errors())
-        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
-        return problem(422, detail or "invalid request", title="Invalid input", type_="/problems/invalid",
+        errors = field_errors(exc.errors())
+        return problem(422, describe(errors) or "invalid request", title="Invalid input", type_="/problems/invalid",
                        errors=errors, code="INVALID")  # fmt: skip
 
     @app.exception_handler(StarletteHTTPException)

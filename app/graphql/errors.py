@@ -17,22 +17,9 @@ M = TypeVar("M", bound=BaseModel)
 MASKED = "an unexpected error occurred; it has been logged"
 
 
-def field_errors(exc: ValidationError, prefix: tuple[str | int, ...] = ("body",)) -> list[dict[str, Any]]:
-    """Pydantic errors as the REST API reports them (`loc` starts with `body`)."""
-    out = []
-    for err in exc.errors():
-        item = {"loc": [*prefix, *err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type", "")}
-        if err.get("type") != "missing" and isinstance(err.get("input"), str | int | float):
-            item["input"] = err["input"]
-        out.append(item)
-    return out
-
-
 def invalid(exc: ValidationError) -> Invalid:
     """A pydantic ValidationError as the same INVALID error REST answers."""
-    errors = field_errors(exc)
-    detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
-    return Invalid(detail or "invalid input", errors=errors)
+    return Invalid.from_pydantic(exc.errors())
 
 
 def validated(model: type[M], data: dict[str, Any]) -> M:

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, and_, delete, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
-from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
 from app.models.cooperation import (
     REQUEST_STATUSES,
     CooperationOffer,
@@ -53,14 +53,13 @@ KIND, OFFER_KIND = "cooperation-request", "offer"
 
 
 @dataclass(frozen=True)
-class RequestFilter:
+class RequestFilter(paging.Filter):
     """The documented list filters."""
 
     party: str | None = None
     status: str | None = None
     subject: str | None = None
     gbf_target: str | None = None
-    updated_since: datetime | None = None
 
 
 def to_public(row: Any) -> dict[str, Any]:
@@ -76,7 +75,7 @@ def visibility(principal: Principal) -> ColumnElement[bool]:
 async def validate_filter(conn: AsyncConnection, f: RequestFilter) -> RequestFilter:
     """Normalise filters and reject unknown values with a 400 that names them."""
     if f.status is not None and f.status not in STATUSES:
-        raise paging.bad_param("status", f.status, STATUSES)
+        raise BadRequest.choice("status", f.status, STATUSES)
     return RequestFilter(
         party=await reference.check_party_filter(conn, f.party), status=f.status,
         subject=await reference.check_term_filter(conn, "subject", f.subject),

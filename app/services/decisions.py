@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
-from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, field_error
 from app.models.decision import (
     DECISION_BODIES,
     DECISION_STATUSES,
@@ -49,7 +49,7 @@ KIND = "decision"
 
 
 @dataclass(frozen=True)
-class DecisionFilter:
+class DecisionFilter(paging.Filter):
     """The documented list filters."""
 
     body: str | None = None
@@ -57,7 +57,6 @@ class DecisionFilter:
     status: str | None = None
     subject: str | None = None
     gbf_target: str | None = None
-    updated_since: datetime | None = None
 
 
 def to_public(row: Any) -> dict[str, Any]:
@@ -74,9 +73,9 @@ async def validate_filter(conn: AsyncConnection, f: DecisionFilter) -> DecisionF
     """Normalise filters and reject unknown values with a 400 that names them."""
     body = f.body.upper() if f.body else None
     if body is not None and body not in BODIES:
-        raise paging.bad_param("body", str(f.body), BODIES)
+        raise BadRequest.choice("body", str(f.body), BODIES)
     if f.status is not None and f.status not in STATUSES:
-        raise paging.bad_param("status", f.status, STATUSES)
+        raise BadRequest.choice("status", f.status, STATUSES)
     return DecisionFilter(
         body=body, session=f.session, status=f.status,
         subject=await reference.check_term_filter(conn, "subject", f.subject),
@@ -226,7 +225,7 @@ async def create_decision(session: Any, principal: Principal, *, data: DecisionC
     row = (await session.execute(stmt)).first()
     if row is None:
         raise Conflict(f"decision {data.code} already exists; PUT /api/v1/decisions/{data.code} to replace it",
-                       errors=[{"loc": ["body", "code"], "msg": "already exists", "type": "conflict"}])  # fmt: skip
+                       errors=[field_error(("body", "code"), "already exists", "conflict")])  # fmt: skip
     decision = to_public(row)
     await _insert_paragraphs(session, decision["id"], paragraphs)
     (decision["paragraphs"],) = await paragraphs_for_decisions(session, [decision["id"]])

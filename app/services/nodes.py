@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, and_, delete, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
-from app.errors import NotFound
+from app.errors import BadRequest, NotFound
 from app.models.derive import columns
 from app.models.node import NODE_STATUSES, NationalNode, NodeCreate, NodePublic, NodeUpdate
 from app.services import etags, events, paging, reference
@@ -33,12 +33,11 @@ KIND = "node"
 
 
 @dataclass(frozen=True)
-class NodeFilter:
+class NodeFilter(paging.Filter):
     """The documented list filters."""
 
     party: str | None = None
     status: str | None = None
-    updated_since: datetime | None = None
 
 
 def to_public(row: Any) -> dict[str, Any]:
@@ -54,7 +53,7 @@ def visibility(principal: Principal) -> ColumnElement[bool]:
 async def validate_filter(conn: AsyncConnection, f: NodeFilter) -> NodeFilter:
     """Normalise filters and reject unknown values with a 400 that names them."""
     if f.status is not None and f.status not in STATUSES:
-        raise paging.bad_param("status", f.status, STATUSES)
+        raise BadRequest.choice("status", f.status, STATUSES)
     return NodeFilter(party=await reference.check_party_filter(conn, f.party), status=f.status,
                       updated_since=f.updated_since)  # fmt: skip
 

@@ -54,7 +54,7 @@ class Gone(AppError):
 
 
 @dataclass(frozen=True)
-class RecordFilter:
+class RecordFilter(paging.Filter):
     """The documented list filters."""
 
     party: str | None = None
@@ -62,7 +62,6 @@ class RecordFilter:
     status: str | None = None
     subject: str | None = None
     gbf_target: str | None = None
-    updated_since: datetime | None = None
 
 
 _PUBLIC_FIELDS = tuple(RecordPublic.model_fields)
@@ -90,11 +89,9 @@ def visibility(principal: Principal) -> ColumnElement[bool]:
 async def validate_filter(conn: AsyncConnection, f: RecordFilter) -> RecordFilter:
     """Normalise filters and reject unknown values with a 400 that names them."""
     if f.type is not None and f.type not in RECORD_TYPES:
-        raise BadRequest(f"unknown type '{f.type}'", errors=[{"loc": ["query", "type"], "type": "value_error",
-                         "msg": f"must be one of {', '.join(RECORD_TYPES)}"}])  # fmt: skip
+        raise BadRequest.choice("type", f.type, RECORD_TYPES)
     if f.status is not None and f.status not in STATUSES:
-        raise BadRequest(f"unknown status '{f.status}'", errors=[{"loc": ["query", "status"], "type": "value_error",
-                         "msg": f"must be one of {', '.join(STATUSES)}"}])  # fmt: skip
+        raise BadRequest.choice("status", f.status, STATUSES)
     return RecordFilter(
         party=await reference.check_party_filter(conn, f.party),
         type=f.type,

@@ -28,16 +28,6 @@ from app.services import records as records_service
 REVISION_KEY = paging.SortKey("-revision", (records_service.RR.c.revision,), (int,), True)  # as list_revisions
 
 
-def record_filter(f: RecordFilter | None) -> records_service.RecordFilter:
-    """The REST filter from the GraphQL one (same names, same parsing)."""
-    if f is None:
-        return records_service.RecordFilter()
-    return records_service.RecordFilter(
-        party=f.party, type=f.type, status=f.status, subject=f.subject, gbf_target=f.gbf_target,
-        updated_since=paging.parse_datetime(f.updated_since, "updated_since"),
-    )  # fmt: skip
-
-
 async def record(info: Info, id: uuid.UUID | None = None, uid: str | None = None) -> Record:
     """One record by `id` or by public `uid` (with a revision suffix: that published revision)."""
     if (id is None) == (uid is None):
@@ -55,8 +45,10 @@ async def records(
     """Records visible to the caller (anonymous: published only), newest change first by default."""
     order = sort.value if sort else None
     async with info.context.read() as conn:
-        page = await records_service.list_records(conn, info.context.principal, filters=record_filter(filter),
-                                                  sort=order, cursor=after, limit=first)  # fmt: skip
+        filters = records_service.RecordFilter.parse(filter)
+        page = await records_service.list_records(
+            conn, info.context.principal, filters=filters, sort=order, cursor=after, limit=first
+        )
     return connection(page, records_service.sort_key(order))
 
 
