@@ -17,6 +17,26 @@ M = TypeVar("M", bound=BaseModel)
 MASKED = "an unexpected error occurred; it has been logged"
 
 
+def graphql_path(loc: list[str | int]) -> str:
+    """A field location in GraphQL's spelling: ["items", 3, "external_id"] → "items[3].externalId"."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            head, *rest = str(part).split("_")
+            name = head + "".join(w[:1].upper() + w[1:] for w in rest)
+            out += f".{name}" if out else name
+    return out
+
+
+def with_paths(error: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A bulk item's error with a GraphQL `path` next to each field error's REST-compatible `loc`."""
+    if not error or not error.get("errors"):
+        return error
+    return {**error, "errors": [{**e, "path": graphql_path(e["loc"])} for e in error["errors"]]}
+
+
 def invalid(exc: ValidationError) -> Invalid:
     """A pydantic ValidationError as the same INVALID error REST answers."""
     return Invalid.from_pydantic(exc.errors())

@@ -8,7 +8,7 @@ from typing import Any
 from app import db
 from app.errors import BadRequest
 from app.graphql.context import Info
-from app.graphql.errors import validated
+from app.graphql.errors import validated, with_paths
 from app.graphql.inputs import data_of
 from app.graphql.limits import DEFAULT_FIRST
 from app.graphql.types.common import Connection, connection
@@ -115,4 +115,5 @@ async def bulk_upsert_records(info: Info, items: list[RecordInput], publish: boo
     """Upsert up to 1,000 records by `externalId`; one result per item in input order."""
     raw: list[Any] = [data_of(i) for i in items]
     async with db.transaction() as session:
-        return await record_writes.bulk_upsert(session, info.context.principal, raw, publish=publish)  # type: ignore[return-value]
+        results = await record_writes.bulk_upsert(session, info.context.principal, raw, publish=publish)
+    return [BulkItemResult(**{**r, "error": with_paths(r["error"])}) for r in results]
