@@ -49,7 +49,7 @@ async def cooperation_requests(
         page = await cooperation_service.list_requests(conn, info.context.principal, filters=filters,
                                                        sort=sort.value if sort else None, cursor=after,
                                                        limit=first)  # fmt: skip
-    return connection(page, cooperation_service.sort_key(sort.value if sort else None))
+    return connection(page, cooperation_service.sort_key(sort.value if sort else None), after=after)
 
 
 async def create_cooperation_request(info: Info, input: RequestInput) -> CooperationRequest:

@@ -29,7 +29,7 @@ async def decisions(
         page = await decisions_service.list_decisions(conn, info.context.principal, filters=filters,
                                                       sort=sort.value if sort else None, cursor=after,
                                                       limit=first)  # fmt: skip
-    return connection(page, decisions_service.sort_key(sort.value if sort else None))
+    return connection(page, decisions_service.sort_key(sort.value if sort else None), after=after)
 
 
 async def create_decision(info: Info, input: DecisionInput) -> Decision:

@@ -30,7 +30,7 @@ async def national_nodes(
     async with info.context.read() as conn:
         page = await nodes_service.list_nodes(conn, info.context.principal, filters=filters,
                                               sort=sort.value if sort else None, cursor=after, limit=first)  # fmt: skip
-    return connection(page, nodes_service.sort_key(sort.value if sort else None))
+    return connection(page, nodes_service.sort_key(sort.value if sort else None), after=after)
 
 
 async def create_node(info: Info, input: NodeInput) -> NationalNode:

@@ -49,7 +49,7 @@ async def records(
         page = await records_service.list_records(
             conn, info.context.principal, filters=filters, sort=order, cursor=after, limit=first
         )
-    return connection(page, records_service.sort_key(order))
+    return connection(page, records_service.sort_key(order), after=after)
 
 
 async def record_draft(info: Info, id: uuid.UUID) -> Record:
@@ -64,7 +64,7 @@ async def record_revisions(
     """Every published revision of a record, newest first."""
     async with info.context.read() as conn:
         page = await records_service.list_revisions(conn, info.context.principal, id, cursor=after, limit=first)
-    return connection(page, REVISION_KEY)
+    return connection(page, REVISION_KEY, after=after)
 
 
 # --- mutations: each one transaction, the same service calls as REST ---------------------------------------
