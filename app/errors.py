@@ -17,11 +17,13 @@ def field_errors(errors: Iterable[Mapping[str, Any]], prefix: Loc = ()) -> list[
     """Pydantic errors (`ValidationError.errors()`, FastAPI's `RequestValidationError.errors()`) as field
     errors, `loc` prefixed; the offending input is echoed when it is a scalar. The one shaping function for
     REST problems, GraphQL errors and bulk results."""
+    from app.models.common import echo  # the edge rules decide what may be quoted back
+
     out = []
     for err in errors:
         item = field_error([*prefix, *err.get("loc", ())], err.get("msg", ""), err.get("type", ""))
-        if err.get("type") != "missing" and isinstance(err.get("input"), str | int | float):
-            item["input"] = err["input"]
+        if err.get("type") != "missing" and (value := echo(err.get("input"))) is not None:
+            item["input"] = value
         out.append(item)
     return out
 
@@ -119,3 +121,11 @@ class RateLimited(AppError):
     status = 429
     code = "RATE_LIMITED"
     title = "Too many requests"
+
+
+class Unavailable(AppError):
+    """A part the request needs (the database) is down or too slow: retry later."""
+
+    status = 503
+    code = "UNAVAILABLE"
+    title = "Service unavailable"

@@ -11,8 +11,20 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__, db, openapi, problems
 from app.graphql.schema import graphql_router
-from app.middleware import RateLimitMiddleware, RequestIdMiddleware
-from app.routers import changes, cooperation, decisions, health, nodes, records, reference, search, tokens, webhooks
+from app.middleware import EdgeMiddleware, RateLimitMiddleware, RequestIdMiddleware
+from app.routers import (
+    changes,
+    cooperation,
+    decisions,
+    health,
+    nodes,
+    opportunities,
+    records,
+    reference,
+    search,
+    tokens,
+    webhooks,
+)
 from app.settings import get_settings
 
 
@@ -48,6 +60,7 @@ def create_app() -> FastAPI:
         nodes.router,
         decisions.router,
         cooperation.router,
+        opportunities.router,
         changes.router,
         search.router,
         webhooks.router,
@@ -58,6 +71,9 @@ def create_app() -> FastAPI:
                        allow_headers=["*"], expose_headers=["ETag", "Link", "X-Request-ID", "Retry-After"])  # fmt: skip
     if settings.rate_limit_per_minute > 0:
         app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes,
+                       max_bulk_bytes=settings.max_bulk_body_bytes,
+                       max_header_bytes=settings.max_header_bytes)  # fmt: skip
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -6,12 +6,16 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app import db
 from app.errors import AppError, describe, field_errors
+from app.models.common import encodable
 
 log = logging.getLogger("chm.errors")
 PROBLEM = "application/problem+json"
@@ -27,7 +31,11 @@ def problem(status: int, detail: str, *, title: str | None = None, type_: str | 
         "detail": detail,
     }
     body.update({k: v for k, v in extra.items() if v is not None})
-    return Response(orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM, headers=headers)
+    try:
+        raw = orjson.dumps(body, default=str)
+    except TypeError:  # an unpaired surrogate or a >64-bit integer somewhere in what the client sent
+        raw = orjson.dumps(encodable(body), default=str)
+    return Response(raw, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 def install(app: FastAPI) -> None:
@@ -56,6 +64,19 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"
         return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    async def database_error(request: Request, exc: Exception) -> Response:
+        mapped = db.as_app_error(exc)
+        if mapped is None:
+            return await unexpected(request, exc)
+        if mapped.status >= 500:
+            log.warning("%s on %s %s: %s", mapped.code, request.method, request.url.path, exc.__class__.__name__)
+        return await app_error(request, mapped)
+
+    # Handled here (not by the catch-all), so the response goes out normally: the connection stays usable
+    # and metrics see the real status.
+    for cls in (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, UnicodeError):
+        app.add_exception_handler(cls, database_error)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
