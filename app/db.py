@@ -152,12 +152,6 @@ async def read_connection() -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
-async def raw(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under a SQLAlchemy connection, for hot read paths."""
-    fairy = await conn.get_raw_connection()
-    return fairy.driver_connection
-
-
 def alembic_config(url: str | None = None) -> Any:
     """An Alembic Config for the shipped migrations, bound to `url` when given."""
     from alembic.config import Config

@@ -134,15 +134,6 @@ async def get_request(conn: Any, principal: Principal, request_id: uuid.UUID, *,
     return request
 
 
-async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
-    """Requests by id in the given order (None where missing), without offers; for DataLoaders."""
-    if not ids:
-        return []
-    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(CR.c.id.in_(ids), visibility(principal)))
-    found = {r.id: to_public(r) for r in rows}
-    return [found.get(i) for i in ids]
-
-
 async def requests_for_parties(
     conn: AsyncConnection, principal: Principal, parties: list[str]
 ) -> list[list[dict[str, Any]]]:

@@ -140,15 +140,6 @@ async def get_decision(conn: AsyncConnection, principal: Principal, code: str) -
     return decision
 
 
-async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
-    """Decisions by id in the given order (None where missing), without paragraphs; for DataLoaders."""
-    if not ids:
-        return []
-    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(D.c.id.in_(ids), visibility(principal)))
-    found = {r.id: to_public(r) for r in rows}
-    return [found.get(i) for i in ids]
-
-
 async def get_many_by_code(
     conn: AsyncConnection, principal: Principal, codes: list[str]
 ) -> list[dict[str, Any] | None]:

@@ -100,15 +100,6 @@ async def get_node(conn: AsyncConnection, principal: Principal, node_id: uuid.UU
     return to_public(row)
 
 
-async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
-    """Nodes by id in the given order (None where missing); for DataLoaders."""
-    if not ids:
-        return []
-    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(N.c.id.in_(ids), visibility(principal)))
-    found = {r.id: to_public(r) for r in rows}
-    return [found.get(i) for i in ids]
-
-
 async def nodes_for_parties(
     conn: AsyncConnection, principal: Principal, parties: list[str]
 ) -> list[list[dict[str, Any]]]:

@@ -122,15 +122,6 @@ async def get_opportunity(conn: Any, principal: Principal, opportunity_id: uuid.
     return to_public(row)
 
 
-async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
-    """Opportunities by id in the given order (None where missing); for DataLoaders and matchmaking."""
-    if not ids:
-        return []
-    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(OP.c.id.in_(ids), visibility(principal)))
-    found = {r.id: to_public(r) for r in rows}
-    return [found.get(i) for i in ids]
-
-
 async def opportunities_for_parties(
     conn: AsyncConnection, principal: Principal, parties: list[str]
 ) -> list[list[dict[str, Any]]]:

@@ -203,15 +203,6 @@ def parse_uid(uid: str) -> tuple[str, str, int, int | None]:
         raise BadRequest(f"'{uid}' is not a CHM uid (CHM-{{TYPE}}-{{PARTY}}-{{serial}}[-{{revision}}])") from None
 
 
-async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
-    """Records by id in the given order (None where missing or not visible); for DataLoaders."""
-    if not ids:
-        return []
-    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(R.c.id.in_(ids), visibility(principal)))
-    found = {r.id: to_public(r) for r in rows}
-    return [found.get(i) for i in ids]
-
-
 async def get_record(conn: AsyncConnection, principal: Principal, record_id: uuid.UUID) -> dict[str, Any]:
     """One record; 404 when invisible to the caller, 410 with a tombstone when withdrawn."""
     row = (await conn.execute(select(*PUBLIC_COLUMNS).where(R.c.id == record_id))).first()
