@@ -155,7 +155,7 @@ async def read_connection() -> AsyncIterator[AsyncConnection]:
 
 
 async def raw(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under a SQLAlchemy connection, for hot read paths."""
+    """The asyncpg connection under a SQLAlchemy connection (the rate limiter's one-statement claim)."""
     fairy = await conn.get_raw_connection()
     return fairy.driver_connection
 

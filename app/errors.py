@@ -2,7 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+Loc = Sequence[str | int]
+
+
+def field_error(loc: Loc, msg: str, type_: str = "value_error", **extra: Any) -> dict[str, Any]:
+    """One field error as every door reports it: `loc`, `msg`, `type` (and any extra keys)."""
+    return {"loc": list(loc), "msg": msg, "type": type_, **extra}
+
+
+def field_errors(errors: Iterable[Mapping[str, Any]], prefix: Loc = ()) -> list[dict[str, Any]]:
+    """Pydantic errors (`ValidationError.errors()`, FastAPI's `RequestValidationError.errors()`) as field
+    errors, `loc` prefixed; the offending input is echoed when it is a scalar. The one shaping function for
+    REST problems, GraphQL errors and bulk results."""
+    from app.models.common import echo  # the edge rules decide what may be quoted back
+
+    out = []
+    for err in errors:
+        item = field_error([*prefix, *err.get("loc", ())], err.get("msg", ""), err.get("type", ""))
+        if err.get("type") != "missing" and (value := echo(err.get("input"))) is not None:
+            item["input"] = value
+        out.append(item)
+    return out
+
+
+def describe(errors: Iterable[Mapping[str, Any]], limit: int | None = 5) -> str:
+    """A one-line `detail` naming the first `limit` field errors ("body.title: Field required; ...")."""
+    parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors]
+    return "; ".join(parts[:limit] if limit is not None else parts)
 
 
 class AppError(Exception):
@@ -25,15 +54,31 @@ class Invalid(AppError):
     title = "Invalid input"
 
     @classmethod
-    def field(cls, loc: list[str | int] | tuple[str | int, ...], msg: str, **extra: Any) -> Invalid:
+    def field(cls, loc: Loc, msg: str, **extra: Any) -> Invalid:
         """An error about one field, with its location."""
-        return cls(msg, errors=[{"loc": list(loc), "msg": msg, "type": "value_error"}], **extra)
+        return cls(msg, errors=[field_error(loc, msg)], **extra)
+
+    @classmethod
+    def from_pydantic(cls, errors: Iterable[Mapping[str, Any]], prefix: Loc = ("body",)) -> Invalid:
+        """Pydantic errors as one INVALID error with field locations."""
+        shaped = field_errors(errors, prefix)
+        return cls(describe(shaped) or "invalid input", errors=shaped)
 
 
 class BadRequest(AppError):
     status = 400
     code = "BAD_REQUEST"
     title = "Bad request"
+
+    @classmethod
+    def param(cls, name: str, msg: str, detail: str | None = None) -> BadRequest:
+        """A query (or GraphQL argument) parameter `name` is wrong: `msg` says how; `detail` defaults to it."""
+        return cls(detail or f"{name}: {msg}", errors=[field_error(("query", name), msg)])
+
+    @classmethod
+    def choice(cls, name: str, value: object, allowed: Iterable[str]) -> BadRequest:
+        """`value` is not one of the `allowed` values of parameter `name`."""
+        return cls.param(name, f"must be one of {', '.join(allowed)}", f"unknown {name} '{value}'")
 
 
 class Unauthenticated(AppError):

@@ -70,7 +70,6 @@ def create_app() -> FastAPI:
         search.router,
         webhooks.router,
         wellknown.router,
-
         oai.router,
         feeds.router,
         dumps.router,

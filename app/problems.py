@@ -14,8 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import db
-from app.errors import AppError
-from app.models.common import echo, encodable
+from app.errors import AppError, describe, field_errors
+from app.models.common import encodable
 
 log = logging.getLogger("chm.errors")
 PROBLEM = "application/problem+json"
@@ -38,16 +38,6 @@ def problem(status: int, detail: str, *, title: str | None = None, type_: str | 
     return Response(raw, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def _clean_errors(errors: Any) -> list[dict[str, Any]]:
-    out = []
-    for err in errors:
-        item = {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
-        if "input" in err and err.get("type") not in ("missing",) and (value := echo(err["input"])) is not None:
-            item["input"] = value
-        out.append(item)
-    return out
-
-
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every failure into problem+json."""
 
@@ -62,9 +52,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        errors = _clean_errors(exc.errors())
-        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
-        return problem(422, detail or "invalid request", title="Invalid input", type_="/problems/invalid",
+        errors = field_errors(exc.errors())
+        return problem(422, describe(errors) or "invalid request", title="Invalid input", type_="/problems/invalid",
                        errors=errors, code="INVALID")  # fmt: skip
 
     @app.exception_handler(StarletteHTTPException)

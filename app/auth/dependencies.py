@@ -28,11 +28,11 @@ async def get_principal(request: Request) -> Principal:
     """Resolve the bearer token (if any) into a Principal; the token row is checked on every request."""
     for param in _QUERY_TOKEN_PARAMS:
         if param in request.query_params:
-            raise BadRequest(
+            raise BadRequest.param(
+                param,
+                "tokens go in the Authorization header",
                 f"tokens are never accepted in the query string ('{param}'); send 'Authorization: Bearer <token>'",
-                errors=[{"loc": ["query", param], "msg": "tokens go in the Authorization header",
-                         "type": "value_error"}],
-            )  # fmt: skip
+            )
     header = _authorization(request)
     if header is None:
         return ANONYMOUS

@@ -13,33 +13,35 @@ from strawberry.types.execution import ExecutionContext
 
 from app import db
 from app.errors import AppError, Invalid
-from app.models.common import echo
 
 log = logging.getLogger("chm.graphql")
 M = TypeVar("M", bound=BaseModel)
 MASKED = "an unexpected error occurred; it has been logged"
 
 
-def field_errors(exc: ValidationError, prefix: tuple[str | int, ...] = ("body",)) -> list[dict[str, Any]]:
-    """Pydantic errors as the REST API reports them (`loc` starts with `body`)."""
-    out = []
-    for err in exc.errors():
-        item: dict[str, Any] = {
-            "loc": [*prefix, *err.get("loc", ())],
-            "msg": err.get("msg", ""),
-            "type": err.get("type", ""),
-        }
-        if err.get("type") != "missing" and (value := echo(err.get("input"))) is not None:
-            item["input"] = value
-        out.append(item)
+def graphql_path(loc: list[str | int]) -> str:
+    """A field location in GraphQL's spelling: ["items", 3, "external_id"] → "items[3].externalId"."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            head, *rest = str(part).split("_")
+            name = head + "".join(w[:1].upper() + w[1:] for w in rest)
+            out += f".{name}" if out else name
     return out
+
+
+def with_paths(error: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A bulk item's error with a GraphQL `path` next to each field error's REST-compatible `loc`."""
+    if not error or not error.get("errors"):
+        return error
+    return {**error, "errors": [{**e, "path": graphql_path(e["loc"])} for e in error["errors"]]}
 
 
 def invalid(exc: ValidationError) -> Invalid:
     """A pydantic ValidationError as the same INVALID error REST answers."""
-    errors = field_errors(exc)
-    detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
-    return Invalid(detail or "invalid input", errors=errors)
+    return Invalid.from_pydantic(exc.errors())
 
 
 def validated(model: type[M], data: dict[str, Any]) -> M:

@@ -39,6 +39,8 @@ from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCa
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
+from app.errors import field_error
+
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_TOKENS = 2000
@@ -94,9 +96,8 @@ class PageSizeLimit(SchemaExtension):
             for size, arg in _requested_sizes(ctx.graphql_document, ctx.variables):
                 if isinstance(size, int) and not 1 <= size <= MAX_FIRST:
                     msg = f"first must be between 1 and {MAX_FIRST} (got {size}); page with `after`"
-                    error = GraphQLError(msg, nodes=[arg], extensions={"code": "INVALID", "errors": [
-                        {"loc": ["args", "first"], "msg": f"must be between 1 and {MAX_FIRST}",
-                         "type": "value_error"}]})  # fmt: skip
+                    errors = [field_error(("args", "first"), f"must be between 1 and {MAX_FIRST}")]
+                    error = GraphQLError(msg, nodes=[arg], extensions={"code": "INVALID", "errors": errors})
                     ctx.result = ExecutionResult(data=None, errors=[error])
                     break
         yield

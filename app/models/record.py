@@ -57,12 +57,6 @@ MATCHED_TYPES_SQL = "(" + ",".join(f"'{t}'" for t in MATCHED_TYPES) + ")"
 
 record_serial_seq = Sequence("record_serial_seq", metadata=SQLModel.metadata)
 
-# Content columns shared by the head row, working drafts and (as JSON) revisions.
-CONTENT_FIELDS: tuple[str, ...] = (
-    "type", "title", "summary", "body", "languages", "links", "keywords", "subjects",
-    "gbf_targets", "aichi_targets", "countries", "publication_date",
-)  # fmt: skip
-
 
 def make_uid(rtype: str, party: str, serial: int, revision: int) -> str:
     """The public id, e.g. CHM-RES-BR-000123-2."""
@@ -171,6 +165,10 @@ class RecordContentIn(BaseModel):
     aichi_targets: list[Term] = PField(default_factory=list, max_length=20)
     countries: list[Term] = PField(default_factory=list, max_length=300)
     publication_date: BoundedDate | None = None
+
+
+# Content columns shared by the head row, working drafts and (as JSON) revisions.
+CONTENT_FIELDS: tuple[str, ...] = tuple(RecordContentIn.model_fields)
 
 
 class RecordCreate(RecordContentIn):

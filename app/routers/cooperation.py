@@ -26,7 +26,6 @@ from app.routers import http
 from app.routers.params import DEFAULT, Cursor, GbfTargetQ, IfMatch, Limit, PartyQ, SubjectQ, UpdatedSince
 from app.services import cooperation as cooperation_service
 from app.services import matchmaking as matchmaking_service
-from app.services.paging import parse_datetime
 
 router = APIRouter(prefix="/api/v1/cooperation-requests", tags=["cooperation"])
 
@@ -46,10 +45,9 @@ async def list_requests(
     sort: Annotated[str | None, Query(description=f"One of {', '.join(cooperation_service.SORTS)}")] = None,
 ) -> Response:
     """Cooperation requests without their offers, keyset paged, newest change first."""
-    filters = cooperation_service.RequestFilter(
-        party=party, status=status, subject=subject, gbf_target=gbf_target,
-        updated_since=parse_datetime(updated_since, "updated_since"),
-    )  # fmt: skip
+    filters = cooperation_service.RequestFilter.parse(
+        party=party, status=status, subject=subject, gbf_target=gbf_target, updated_since=updated_since
+    )
     items, next_cursor = await cooperation_service.list_requests(
         conn, principal, filters=filters, sort=sort, cursor=cursor, limit=limit
     )

@@ -19,7 +19,6 @@ from app.models.derive import one_of
 from app.routers import http
 from app.routers.params import DEFAULT, Cursor, GbfTargetQ, IfMatch, Limit, SubjectQ, UpdatedSince
 from app.services import decisions as decisions_service
-from app.services.paging import parse_datetime
 
 router = APIRouter(prefix="/api/v1/decisions", tags=["decisions"])
 
@@ -40,10 +39,9 @@ async def list_decisions(
     sort: Annotated[str | None, Query(description=f"One of {', '.join(decisions_service.SORTS)}")] = None,
 ) -> Response:
     """Decisions without their paragraphs, keyset paged, in code order (COP-9-1 < COP-9-30 < COP-15-4)."""
-    filters = decisions_service.DecisionFilter(
-        body=body, session=session, status=status, subject=subject, gbf_target=gbf_target,
-        updated_since=parse_datetime(updated_since, "updated_since"),
-    )  # fmt: skip
+    filters = decisions_service.DecisionFilter.parse(
+        body=body, session=session, status=status, subject=subject, gbf_target=gbf_target, updated_since=updated_since
+    )
     items, next_cursor = await decisions_service.list_decisions(
         conn, principal, filters=filters, sort=sort, cursor=cursor, limit=limit
     )

@@ -13,7 +13,6 @@ from app.models.node import NodeCreate, NodeList, NodePublic, NodeStatus, NodeUp
 from app.routers import http
 from app.routers.params import DEFAULT, Cursor, IfMatch, Limit, PartyQ, UpdatedSince
 from app.services import nodes as nodes_service
-from app.services.paging import parse_datetime
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 
@@ -31,8 +30,7 @@ async def list_nodes(
     sort: Annotated[str | None, Query(description=f"One of {', '.join(nodes_service.SORTS)}")] = None,
 ) -> Response:
     """National CHM nodes, keyset paged, newest change first."""
-    filters = nodes_service.NodeFilter(party=party, status=status,
-                                       updated_since=parse_datetime(updated_since, "updated_since"))  # fmt: skip
+    filters = nodes_service.NodeFilter.parse(party=party, status=status, updated_since=updated_since)
     items, next_cursor = await nodes_service.list_nodes(
         conn, principal, filters=filters, sort=sort, cursor=cursor, limit=limit
     )

@@ -25,7 +25,6 @@ from app.routers.params import DEFAULT, Cursor, GbfTargetQ, IfMatch, Limit, Part
 from app.services import record_writes
 from app.services import records as records_service
 from app.services.etags import render
-from app.services.paging import parse_datetime
 
 router = APIRouter(prefix="/api/v1/records", tags=["records"])
 
@@ -46,10 +45,9 @@ async def list_records(
     sort: Annotated[str | None, Query(description=f"One of {', '.join(records_service.SORTS)}")] = None,
 ) -> Response:
     """Records visible to the caller (anonymous: published only), keyset paged, newest change first."""
-    filters = records_service.RecordFilter(
-        party=party, type=type, status=status, subject=subject, gbf_target=gbf_target,
-        updated_since=parse_datetime(updated_since, "updated_since"),
-    )  # fmt: skip
+    filters = records_service.RecordFilter.parse(
+        party=party, type=type, status=status, subject=subject, gbf_target=gbf_target, updated_since=updated_since
+    )
     items, next_cursor = await records_service.list_records(
         conn, principal, filters=filters, sort=sort, cursor=cursor, limit=limit
     )

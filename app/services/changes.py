@@ -34,12 +34,9 @@ async def list_changes(
     """Changes after `since` the caller may see; `next_since` continues the feed (poll it)."""
     paging.check_limit(limit)
     if since < 0:
-        raise BadRequest(
-            "since must be ≥ 0", errors=[{"loc": ["query", "since"], "msg": "must be ≥ 0", "type": "value_error"}]
-        )
+        raise BadRequest.param("since", "must be ≥ 0", "since must be ≥ 0")
     if kind is not None and kind not in registry.FEED_KINDS:
-        raise BadRequest(f"unknown kind '{kind}'", errors=[{"loc": ["query", "kind"], "type": "value_error",
-                         "msg": f"must be one of {', '.join(registry.FEED_KINDS)}"}])  # fmt: skip
+        raise BadRequest.choice("kind", kind, registry.FEED_KINDS)
     party = await reference.check_party_filter(conn, party)
     conds = [CHANGES.c.seq > since, _visible(principal)]
     if kind:

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, and_, delete, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
-from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
 from app.models.cooperation import (
     REQUEST_STATUSES,
     CooperationOffer,
@@ -30,21 +30,15 @@ from app.models.cooperation import (
     RequestPublic,
     RequestUpdate,
 )
+from app.models.derive import columns
 from app.services import etags, events, paging, reference
 from app.services.ownership import check_party_unchanged, values_of, writing_party
 
 CR = CooperationRequest.__table__  # type: ignore[attr-defined]
 CO = CooperationOffer.__table__  # type: ignore[attr-defined]
 
-PUBLIC_COLUMNS = (
-    CR.c.id, CR.c.party, CR.c.title, CR.c.problem, CR.c.objectives, CR.c.assistance_types, CR.c.subjects,
-    CR.c.gbf_targets, CR.c.countries, CR.c.start_date, CR.c.end_date, CR.c.contact, CR.c.status,
-    CR.c.created_at, CR.c.updated_at,
-)  # fmt: skip
-OFFER_COLUMNS = (
-    CO.c.id, CO.c.request_id, CO.c.provider_party, CO.c.provider_organization, CO.c.description, CO.c.contact,
-    CO.c.status, CO.c.created_at, CO.c.updated_at,
-)  # fmt: skip
+PUBLIC_COLUMNS = columns(CR, RequestPublic)
+OFFER_COLUMNS = columns(CO, OfferPublic)
 
 SORTS: dict[str, paging.SortKey] = {
     "-updated_at": paging.SortKey("-updated_at", (CR.c.updated_at, CR.c.id), (datetime, uuid.UUID), True),
@@ -59,14 +53,13 @@ KIND, OFFER_KIND = "cooperation-request", "offer"
 
 
 @dataclass(frozen=True)
-class RequestFilter:
+class RequestFilter(paging.Filter):
     """The documented list filters."""
 
     party: str | None = None
     status: str | None = None
     subject: str | None = None
     gbf_target: str | None = None
-    updated_since: datetime | None = None
 
 
 def to_public(row: Any) -> dict[str, Any]:
@@ -82,7 +75,7 @@ def visibility(principal: Principal) -> ColumnElement[bool]:
 async def validate_filter(conn: AsyncConnection, f: RequestFilter) -> RequestFilter:
     """Normalise filters and reject unknown values with a 400 that names them."""
     if f.status is not None and f.status not in STATUSES:
-        raise paging.bad_param("status", f.status, STATUSES)
+        raise BadRequest.choice("status", f.status, STATUSES)
     return RequestFilter(
         party=await reference.check_party_filter(conn, f.party), status=f.status,
         subject=await reference.check_term_filter(conn, "subject", f.subject),
@@ -139,15 +132,6 @@ async def get_request(conn: Any, principal: Principal, request_id: uuid.UUID, *,
     request = to_public(row)
     (request["offers"],) = await offers_for_requests(conn, [request_id])
     return request
-
-
-async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
-    """Requests by id in the given order (None where missing), without offers; for DataLoaders."""
-    if not ids:
-        return []
-    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(CR.c.id.in_(ids), visibility(principal)))
-    found = {r.id: to_public(r) for r in rows}
-    return [found.get(i) for i in ids]
 
 
 async def requests_for_parties(
@@ -388,3 +372,12 @@ async def decide_offer(
     bump = {"status": "matched"} if data.status == "accepted" and request["status"] in OFFERABLE else {}
     await _touch_request(session, principal, request, bump, op="update", detail={"offer": str(offer_id)})
     return offer
+
+
+async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
+    """Requests by id in the given order (None where missing), without offers; for the harvesting formats."""
+    if not ids:
+        return []
+    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(CR.c.id.in_(ids), visibility(principal)))
+    found = {r.id: to_public(r) for r in rows}
+    return [found.get(i) for i in ids]

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
-from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, field_error
 from app.models.decision import (
     DECISION_BODIES,
     DECISION_STATUSES,
@@ -22,18 +22,17 @@ from app.models.decision import (
     DecisionParagraph,
     DecisionPublic,
     DecisionUpdate,
+    ParagraphPublic,
 )
+from app.models.derive import columns
 from app.services import etags, events, paging, reference
 from app.services.ownership import values_of
 
 D = Decision.__table__  # type: ignore[attr-defined]
 DP = DecisionParagraph.__table__  # type: ignore[attr-defined]
 
-PUBLIC_COLUMNS = (
-    D.c.id, D.c.code, D.c.symbol, D.c.body, D.c.session, D.c.number, D.c.title, D.c.meeting, D.c.adopted_on,
-    D.c.status, D.c.subjects, D.c.gbf_targets, D.c.aichi_targets, D.c.url, D.c.created_at, D.c.updated_at,
-)  # fmt: skip
-PARAGRAPH_COLUMNS = (DP.c.number, DP.c.section, DP.c.type, DP.c.text, DP.c.actors, DP.c.status)
+PUBLIC_COLUMNS = columns(D, DecisionPublic)
+PARAGRAPH_COLUMNS = columns(DP, ParagraphPublic)
 
 SORTS: dict[str, paging.SortKey] = {
     # Code order: COP-9-1 < COP-9-30 < COP-15-4 (body, then session and number as integers).
@@ -50,7 +49,7 @@ KIND = "decision"
 
 
 @dataclass(frozen=True)
-class DecisionFilter:
+class DecisionFilter(paging.Filter):
     """The documented list filters."""
 
     body: str | None = None
@@ -58,7 +57,6 @@ class DecisionFilter:
     status: str | None = None
     subject: str | None = None
     gbf_target: str | None = None
-    updated_since: datetime | None = None
 
 
 def to_public(row: Any) -> dict[str, Any]:
@@ -75,9 +73,9 @@ async def validate_filter(conn: AsyncConnection, f: DecisionFilter) -> DecisionF
     """Normalise filters and reject unknown values with a 400 that names them."""
     body = f.body.upper() if f.body else None
     if body is not None and body not in BODIES:
-        raise paging.bad_param("body", str(f.body), BODIES)
+        raise BadRequest.choice("body", str(f.body), BODIES)
     if f.status is not None and f.status not in STATUSES:
-        raise paging.bad_param("status", f.status, STATUSES)
+        raise BadRequest.choice("status", f.status, STATUSES)
     return DecisionFilter(
         body=body, session=f.session, status=f.status,
         subject=await reference.check_term_filter(conn, "subject", f.subject),
@@ -140,15 +138,6 @@ async def get_decision(conn: AsyncConnection, principal: Principal, code: str) -
     decision = to_public(row)
     (decision["paragraphs"],) = await paragraphs_for_decisions(conn, [decision["id"]])
     return decision
-
-
-async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
-    """Decisions by id in the given order (None where missing), without paragraphs; for DataLoaders."""
-    if not ids:
-        return []
-    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(D.c.id.in_(ids), visibility(principal)))
-    found = {r.id: to_public(r) for r in rows}
-    return [found.get(i) for i in ids]
 
 
 async def get_many_by_code(
@@ -227,7 +216,7 @@ async def create_decision(session: Any, principal: Principal, *, data: DecisionC
     row = (await session.execute(stmt)).first()
     if row is None:
         raise Conflict(f"decision {data.code} already exists; PUT /api/v1/decisions/{data.code} to replace it",
-                       errors=[{"loc": ["body", "code"], "msg": "already exists", "type": "conflict"}])  # fmt: skip
+                       errors=[field_error(("body", "code"), "already exists", "conflict")])  # fmt: skip
     decision = to_public(row)
     await _insert_paragraphs(session, decision["id"], paragraphs)
     (decision["paragraphs"],) = await paragraphs_for_decisions(session, [decision["id"]])
@@ -278,3 +267,12 @@ async def delete_decision(session: Any, principal: Principal, code: str, *, if_m
     etags.check_if_match(if_match, DecisionPublic, current)
     await session.execute(delete(D).where(D.c.id == current["id"]))
     await events.emit(session, principal, [_event("delete", current)])
+
+
+async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
+    """Decisions by id in the given order (None where missing), without paragraphs; for the harvesting formats."""
+    if not ids:
+        return []
+    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(D.c.id.in_(ids), visibility(principal)))
+    found = {r.id: to_public(r) for r in rows}
+    return [found.get(i) for i in ids]

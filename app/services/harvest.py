@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import registry
 from app.auth.principal import ANONYMOUS
+from app.errors import BadRequest
 from app.models.common import LANGS
 from app.models.record import RECORD_TYPE_ABBR, make_uid
 from app.services import paging, records, reference
@@ -212,9 +213,9 @@ async def feed_filter(
 ) -> tuple[HarvestFilter, int]:  # fmt: skip
     """Validate a feed's query (400 naming a bad parameter) into a filter of records and the seq to page from."""
     if type is not None and type not in RECORD_TYPE_ABBR:
-        raise paging.bad_param("type", type, tuple(RECORD_TYPE_ABBR))
+        raise BadRequest.choice("type", type, tuple(RECORD_TYPE_ABBR))
     if lang is not None and lang not in LANGS:
-        raise paging.bad_param("lang", lang, LANGS)
+        raise BadRequest.choice("lang", lang, LANGS)
     f = HarvestFilter(kinds=("record",), party=await reference.check_party_filter(conn, party), type=type,
                       gbf_target=await reference.check_term_filter(conn, "gbf_target", gbf_target))  # fmt: skip
     after = paging.decode_cursor(_FEED_SORT, cursor)[0] if cursor else 0

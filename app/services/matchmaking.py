@@ -28,7 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
-from app.errors import BadRequest, NotFound
+from app.errors import BadRequest
 from app.models.common import LANGS
 from app.models.matching import CooperationMatch
 from app.models.record import MATCHED_TYPES
@@ -550,9 +550,7 @@ OPPORTUNITY_KINDS = ("cooperation-request",)  # candidates for an opportunity: o
 
 
 async def _request_profile(conn: AsyncConnection, principal: Principal, request_id: uuid.UUID) -> tuple[Profile, dict]:
-    (request,) = await cooperation.get_many(conn, principal, [request_id])  # visibility lives there
-    if request is None:
-        raise NotFound(f"no cooperation request {request_id}")
+    request = await cooperation.get_request(conn, principal, request_id)  # visibility (and the 404) live there
     row = (await conn.execute(text(_SQL["cooperation-request"].format(where="r.id = :id")), {"id": request_id})).one()
     return _profile("cooperation-request", row), _texts(request["title"], request["problem"], request["objectives"])
 

@@ -11,17 +11,15 @@ from sqlalchemy import ColumnElement, and_, delete, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
-from app.errors import NotFound
+from app.errors import BadRequest, NotFound
+from app.models.derive import columns
 from app.models.node import NODE_STATUSES, NationalNode, NodeCreate, NodePublic, NodeUpdate
 from app.services import etags, events, paging, reference
 from app.services.ownership import check_party_unchanged, values_of, writing_party
 
 N = NationalNode.__table__  # type: ignore[attr-defined]
 
-PUBLIC_COLUMNS = (
-    N.c.id, N.c.party, N.c.name, N.c.description, N.c.url, N.c.languages, N.c.status, N.c.platform,
-    N.c.focal_point, N.c.feed_url, N.c.created_at, N.c.updated_at,
-)  # fmt: skip
+PUBLIC_COLUMNS = columns(N, NodePublic)
 
 SORTS: dict[str, paging.SortKey] = {
     "-updated_at": paging.SortKey("-updated_at", (N.c.updated_at, N.c.id), (datetime, uuid.UUID), True),
@@ -35,12 +33,11 @@ KIND = "node"
 
 
 @dataclass(frozen=True)
-class NodeFilter:
+class NodeFilter(paging.Filter):
     """The documented list filters."""
 
     party: str | None = None
     status: str | None = None
-    updated_since: datetime | None = None
 
 
 def to_public(row: Any) -> dict[str, Any]:
@@ -56,7 +53,7 @@ def visibility(principal: Principal) -> ColumnElement[bool]:
 async def validate_filter(conn: AsyncConnection, f: NodeFilter) -> NodeFilter:
     """Normalise filters and reject unknown values with a 400 that names them."""
     if f.status is not None and f.status not in STATUSES:
-        raise paging.bad_param("status", f.status, STATUSES)
+        raise BadRequest.choice("status", f.status, STATUSES)
     return NodeFilter(party=await reference.check_party_filter(conn, f.party), status=f.status,
                       updated_since=f.updated_since)  # fmt: skip
 
@@ -101,15 +98,6 @@ async def get_node(conn: AsyncConnection, principal: Principal, node_id: uuid.UU
     if row is None:
         raise NotFound(f"no national node {node_id}")
     return to_public(row)
-
-
-async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
-    """Nodes by id in the given order (None where missing); for DataLoaders."""
-    if not ids:
-        return []
-    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(N.c.id.in_(ids), visibility(principal)))
-    found = {r.id: to_public(r) for r in rows}
-    return [found.get(i) for i in ids]
 
 
 async def nodes_for_parties(
@@ -191,3 +179,12 @@ async def delete_node(session: Any, principal: Principal, node_id: uuid.UUID, *,
     etags.check_if_match(if_match, NodePublic, current)
     await session.execute(delete(N).where(N.c.id == node_id))
     await events.emit(session, principal, [_event(principal, "delete", current)])
+
+
+async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
+    """Nodes by id in the given order (None where missing); for the harvesting formats."""
+    if not ids:
+        return []
+    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(N.c.id.in_(ids), visibility(principal)))
+    found = {r.id: to_public(r) for r in rows}
+    return [found.get(i) for i in ids]

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, and_, delete, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
-from app.errors import Forbidden, Invalid, NotFound
+from app.errors import BadRequest, Forbidden, Invalid, NotFound
 from app.models.derive import columns
 from app.models.opportunity import (
     OPPORTUNITY_STATUSES,
@@ -65,7 +65,7 @@ def visibility(principal: Principal) -> ColumnElement[bool]:
 async def validate_filter(conn: AsyncConnection, f: OpportunityFilter) -> OpportunityFilter:
     """Normalise filters and reject unknown values with a 400 that names them."""
     if f.status is not None and f.status not in OPPORTUNITY_STATUSES:
-        raise paging.bad_param("status", f.status, OPPORTUNITY_STATUSES)
+        raise BadRequest.choice("status", f.status, OPPORTUNITY_STATUSES)
     return OpportunityFilter(
         party=await reference.check_party_filter(conn, f.party), status=f.status,
         subject=await reference.check_term_filter(conn, "subject", f.subject),
@@ -120,15 +120,6 @@ async def get_opportunity(conn: Any, principal: Principal, opportunity_id: uuid.
     if row is None:
         raise NotFound(f"no opportunity {opportunity_id}")
     return to_public(row)
-
-
-async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
-    """Opportunities by id in the given order (None where missing); for DataLoaders and matchmaking."""
-    if not ids:
-        return []
-    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(OP.c.id.in_(ids), visibility(principal)))
-    found = {r.id: to_public(r) for r in rows}
-    return [found.get(i) for i in ids]
 
 
 async def opportunities_for_parties(
@@ -245,3 +236,12 @@ async def delete_opportunity(session: Any, principal: Principal, opportunity_id:
     etags.check_if_match(if_match, OpportunityPublic, current)
     await session.execute(delete(OP).where(OP.c.id == opportunity_id))
     await events.emit(session, principal, [_event("delete", current)])
+
+
+async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
+    """Opportunities by id in the given order (None where missing); for the harvesting formats."""
+    if not ids:
+        return []
+    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(OP.c.id.in_(ids), visibility(principal)))
+    found = {r.id: to_public(r) for r in rows}
+    return [found.get(i) for i in ids]

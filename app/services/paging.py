@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import ColumnElement, Select, func, tuple_
 
@@ -37,10 +37,7 @@ class SortKey:
 
 
 def _bad_cursor(reason: str) -> BadRequest:
-    return BadRequest(
-        f"invalid cursor: {reason}; use the next_cursor of a previous page",
-        errors=[{"loc": ["query", "cursor"], "msg": reason, "type": "value_error"}],
-    )
+    return BadRequest.param("cursor", reason, f"invalid cursor: {reason}; use the next_cursor of a previous page")
 
 
 def _dump(value: Any) -> Any:
@@ -71,17 +68,11 @@ def _load(value: Any, kind: type) -> Any:
     raise ValueError("wrong value type")
 
 
-def bad_param(name: str, value: object, allowed: tuple[str, ...] | list[str]) -> BadRequest:
-    """A 400 naming a query parameter whose value is not one of `allowed`."""
-    return BadRequest(f"unknown {name} '{value}'", errors=[{"loc": ["query", name], "type": "value_error",
-                      "msg": f"must be one of {', '.join(allowed)}"}])  # fmt: skip
-
-
 def resolve_sort(sorts: dict[str, SortKey], sort: str | None, default: str) -> SortKey:
     """The SortKey a `sort` parameter names (the default when absent), or a 400 listing the choices."""
     key = sorts.get(sort or default)
     if key is None:
-        raise bad_param("sort", sort, tuple(sorts))
+        raise BadRequest.choice("sort", sort, sorts)
     return key
 
 
@@ -154,15 +145,8 @@ def page(rows: list[Any], sort: SortKey, limit: int, key: Any) -> tuple[list[Any
 def check_limit(limit: int) -> int:
     """Validate a page size."""
     if not 1 <= limit <= MAX_LIMIT:
-        raise BadRequest(
-            f"limit must be between 1 and {MAX_LIMIT}",
-            errors=[
-                {
-                    "loc": ["query", "limit"],
-                    "msg": f"must be between 1 and {MAX_LIMIT}",
-                    "type": "value_error",
-                }
-            ],
+        raise BadRequest.param(
+            "limit", f"must be between 1 and {MAX_LIMIT}", f"limit must be between 1 and {MAX_LIMIT}"
         )
     return limit
 
@@ -181,13 +165,30 @@ def parse_datetime(value: str | None, name: str) -> datetime | None:
         try:
             parsed = datetime.combine(date.fromisoformat(value), datetime.min.time())
         except ValueError:
-            raise BadRequest(f"{name} is not an ISO 8601 date or date-time: '{value}'",
-                             errors=[{"loc": ["query", name], "type": "value_error",
-                                      "msg": "expected an ISO 8601 date or date-time"}]) from None  # fmt: skip
+            raise BadRequest.param(
+                name,
+                "expected an ISO 8601 date or date-time",
+                f"{name} is not an ISO 8601 date or date-time: '{value}'",
+            ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     try:
         return check_datetime(parsed)
     except ValueError as exc:
-        raise BadRequest(f"{name}: {exc}", errors=[{"loc": ["query", name], "type": "value_error",
-                                                    "msg": str(exc)}]) from None  # fmt: skip
+        raise BadRequest.param(name, str(exc), f"{name}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Base of the documented list filters. `parse` builds one from raw parameters (REST query parameters or a
+    GraphQL filter input with the same field names), so both doors parse dates the same way."""
+
+    updated_since: datetime | None = None
+
+    @classmethod
+    def parse(cls, source: object | None = None, **raw: Any) -> Self:
+        """From `source`'s attributes (missing ones are unset) and/or keywords; `*_since` strings are ISO dates."""
+        names = [f.name for f in fields(cls)]
+        values = {n: getattr(source, n) for n in names if source is not None and hasattr(source, n)} | raw
+        return cls(**{k: parse_datetime(v, k) if k.endswith("_since") and isinstance(v, str) else v
+                      for k, v in values.items()})  # fmt: skip

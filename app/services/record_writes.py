@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app import db
 from app.auth.principal import Principal
-from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound, TooLarge
+from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound, TooLarge, describe, field_error, field_errors
 from app.models.common import text_problem
 from app.models.record import CONTENT_FIELDS, RecordContentIn, RecordCreate, RecordPublic, RecordUpdate
 from app.services import etags, reference
@@ -95,7 +95,7 @@ async def _external_id_free(session: Any, party: str, external_id: str | None, r
         raise Conflict(
             f"{party} already has a record with external_id '{external_id}' ({found}); "
             "update it, or use POST /api/v1/records/bulk to upsert",
-            errors=[{"loc": ["body", "external_id"], "msg": "already used by another record", "type": "conflict"}],
+            errors=[field_error(("body", "external_id"), "already used by another record", "conflict")],
         )
 
 
@@ -343,30 +343,56 @@ async def withdraw(session: Any, principal: Principal, record_id: uuid.UUID) -> 
 
 def _error(exc: AppError | ValidationError, index: int) -> dict[str, Any]:
     if isinstance(exc, ValidationError):
-        errs = [{"loc": ["items", index, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        return {
-            "code": "INVALID",
-            "detail": "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errs),
-            "errors": errs,
-        }
+        errs = field_errors(exc.errors(), ("items", index))
+        return {"code": "INVALID", "detail": describe(errs, limit=None), "errors": errs}
     return {"code": exc.code, "detail": exc.detail, "errors": exc.errors or None}
 
 
-async def bulk_upsert(
-    session: Any, principal: Principal, items: list[Any], *, publish: bool = False
-) -> list[dict[str, Any]]:
-    """Upsert up to 1,000 records by (party, external_id); one result per item, in input order.
+@dataclass(slots=True)
+class BulkItem:
+    """One input item that passed validation: the upsert key and its content."""
 
-    Invalid items are reported and skipped; the valid ones land in the same transaction.
-    """
-    principal.require("records:write")
-    if publish:
-        principal.require("records:publish")
-    if len(items) > BULK_MAX:
-        raise TooLarge(f"a batch holds at most {BULK_MAX} records (got {len(items)}); split it")
-    conn = await session.connection()
+    index: int  # position in the batch
+    party: str
+    external_id: str
+    content: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ItemPlan:
+    """What one item writes: its result and its rows, one per table it touches (none when unchanged)."""
+
+    index: int
+    record_id: uuid.UUID
+    status: str  # created | updated | unchanged
+    new_head: dict[str, Any] | None = None
+    head_update: dict[str, Any] | None = None
+    draft_upsert: dict[str, Any] | None = None
+    publish: _Publish | None = None
+    events: list[Event] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class BulkPlan:
+    """Every item's writes; `apply_bulk` sends each table's rows in one statement."""
+
+    at: datetime
+    items: list[ItemPlan]
+
+    def rows(self, name: str) -> list[Any]:
+        """The non-empty `name` rows of every item (new_head, head_update, draft_upsert, publish), in input order."""
+        return [r for r in (getattr(i, name) for i in self.items) if r is not None]
+
+
+def _failed(results: list[dict[str, Any]], index: int, exc: AppError | ValidationError) -> None:
+    results[index]["error"] = _error(exc, index)
+
+
+async def parse_bulk(conn: Any, principal: Principal, items: list[Any]) -> tuple[list[dict[str, Any]], list[BulkItem]]:
+    """Validate every item on its own (schema, upsert key, Party, terms): the results, with an `error` for each bad
+    item, and the good items. Reads reference data only; nothing is locked or written."""
     results: list[dict[str, Any]] = [{"external_id": None, "id": None, "status": "error", "error": None} for _ in items]
-    parsed: list[tuple[int, str, RecordCreate, dict[str, Any]]] = []
+    good: list[BulkItem] = []
     seen: set[tuple[str, str]] = set()
     known_parties = await reference.party_codes(conn)
     for i, raw in enumerate(items):
@@ -391,109 +417,72 @@ async def bulk_upsert(
             seen.add((party, data.external_id))
             content = _content(data)
             await reference.check_terms(conn, content, loc=("items", i))
-            parsed.append((i, party, data, content))
+            good.append(BulkItem(i, party, data.external_id, content))
         except (AppError, ValidationError) as exc:
-            results[i]["error"] = _error(exc, i)
-    if not parsed:
-        return results
-    try:
-        async with session.begin_nested():
-            await _apply_batch(session, principal, parsed, results, publish=publish)
-    except DBAPIError as exc:
-        if not _refused(exc):
-            raise
-        # Only the database refused something (e.g. a concurrent batch created one of these external_ids):
-        # re-plan and apply item by item, so the refused item alone carries the error.
-        for item in parsed:
-            try:
-                async with session.begin_nested():
-                    await _apply_batch(session, principal, [item], results, publish=publish)
-            except DBAPIError as item_exc:
-                if not _refused(item_exc):
-                    raise
-                i = item[0]
-                results[i].update(id=None, status="error", error=_error(db.as_app_error(item_exc), i))
-    return results
+            _failed(results, i, exc)
+    return results, good
 
 
-def _refused(exc: Exception) -> bool:
-    """The database rejected the data (a 409 or 422), as opposed to being unavailable or a bug."""
-    mapped = db.as_app_error(exc)
-    return mapped is not None and mapped.status in (409, 422)
-
-
-async def _apply_batch(session: Any, principal: Principal, parsed: list[tuple[int, str, RecordCreate,
-                       dict[str, Any]]], results: list[dict[str, Any]], *, publish: bool) -> None:  # fmt: skip
-    """Plan and write validated bulk items: read what exists, then insert, update, publish, emit."""
-    keys = [(party, data.external_id) for _, party, data, _ in parsed]
-    existing_rows = (
+async def lock_existing(session: Any, items: list[BulkItem]) -> tuple[dict[tuple[str, str], Any], dict[uuid.UUID, Any]]:
+    """The head rows the items upsert (locked FOR UPDATE), keyed by (party, external_id), and their working drafts."""
+    if not items:
+        return {}, {}
+    rows = (
         await session.execute(
             select(*reads.PUBLIC_COLUMNS)
-            .where(R.c.party.in_({k[0] for k in keys}), R.c.external_id.in_({k[1] for k in keys}))
+            .where(R.c.party.in_({i.party for i in items}), R.c.external_id.in_({i.external_id for i in items}))
             .with_for_update()
         )
     ).all()
-    existing = {(r.party, r.external_id): r for r in existing_rows}
     drafts: dict[uuid.UUID, Any] = {}
-    published_ids = [r.id for r in existing_rows if r.revision]
+    published_ids = [r.id for r in rows if r.revision]
     if published_ids:
-        drafts = {
-            r.record_id: r
-            for r in await session.execute(
-                select(RD.c.record_id, RD.c.content).where(RD.c.record_id.in_(published_ids))
-            )
-        }
+        stmt = select(RD.c.record_id, RD.c.content).where(RD.c.record_id.in_(published_ids))
+        drafts = {r.record_id: r for r in await session.execute(stmt)}
+    return {(r.party, r.external_id): r for r in rows}, drafts
 
-    at = await now(session)
-    new_heads: list[dict[str, Any]] = []
-    head_updates: list[dict[str, Any]] = []
-    draft_upserts: list[dict[str, Any]] = []
-    to_publish: list[_Publish] = []
-    events: list[Event] = []
-    for i, party, data, content in parsed:
-        row = existing.get((party, data.external_id))
-        fp = _fingerprint(content)
-        if row is None:
-            rid = uuid.uuid4()
-            new_heads.append(
-                {
-                    "id": rid,
-                    "party": party,
-                    "status": "draft",
-                    "revision": 0,
-                    "external_id": data.external_id,
-                    "created_at": at,
-                    "updated_at": at,
-                    **_columns(content),
-                }
-            )
-            events.append(Event("record.create", "record", str(rid), party, op="create", public=False))
-            if publish:
-                to_publish.append(_Publish(rid, party, 0, content, False))
-            results[i].update(id=rid, status="created")
-            continue
-        rid = row.id
-        results[i]["id"] = rid
-        draft = drafts.get(rid)
-        public_same = row.revision and row.status == "published" and _fingerprint(_head_content(row)) == fp
+
+def _plan_item(item: BulkItem, row: Any, draft: Any, *, at: datetime, publish: bool) -> ItemPlan:
+    """Create, update (head row or working draft), publish or leave alone: one item's decision."""
+    content, party = item.content, item.party
+    fp = _fingerprint(content)
+    if row is None:
+        rid = uuid.uuid4()
+        plan = ItemPlan(
+            item.index,
+            rid,
+            "created",
+            events=[Event("record.create", "record", str(rid), party, op="create", public=False)],
+        )
+        plan.new_head = {
+            "id": rid,
+            "party": party,
+            "status": "draft",
+            "revision": 0,
+            "external_id": item.external_id,
+            "created_at": at,
+            "updated_at": at,
+            **_columns(content),
+        }
         if publish:
-            if public_same and draft is None:
-                results[i]["status"] = "unchanged"
-                continue
-            to_publish.append(_Publish(rid, party, row.revision, content, draft is not None))
-            results[i]["status"] = "updated"
-            continue
-        working = dict(draft.content) if draft is not None else (None if row.revision else _head_content(row))
-        if (working is not None and _fingerprint(working) == fp) or (working is None and public_same):
-            results[i]["status"] = "unchanged"
-            continue
-        if row.revision:
-            draft_upserts.append(
-                {"record_id": rid, "status": "draft", "content": content, "created_at": at, "updated_at": at}
-            )
-        else:
-            head_updates.append({"b_id": rid, **{f"b_{k}": v for k, v in _columns(content).items()}})
-        events.append(
+            plan.publish = _Publish(rid, party, 0, content, False)
+        return plan
+    rid = row.id
+    public_same = row.revision and row.status == "published" and _fingerprint(_head_content(row)) == fp
+    if publish:
+        if public_same and draft is None:
+            return ItemPlan(item.index, rid, "unchanged")
+        return ItemPlan(
+            item.index, rid, "updated", publish=_Publish(rid, party, row.revision, content, draft is not None)
+        )
+    working = dict(draft.content) if draft is not None else (None if row.revision else _head_content(row))
+    if (working is not None and _fingerprint(working) == fp) or (working is None and public_same):
+        return ItemPlan(item.index, rid, "unchanged")
+    plan = ItemPlan(
+        item.index,
+        rid,
+        "updated",
+        events=[
             Event(
                 "record.update",
                 "record",
@@ -504,12 +493,43 @@ async def _apply_batch(session: Any, principal: Principal, parsed: list[tuple[in
                 after_revision=row.revision,
                 public=False,
             )
-        )
-        results[i]["status"] = "updated"
+        ],
+    )
+    if row.revision:
+        plan.draft_upsert = {
+            "record_id": rid,
+            "status": "draft",
+            "content": content,
+            "created_at": at,
+            "updated_at": at,
+        }
+    else:
+        plan.head_update = {"b_id": rid, **{f"b_{k}": v for k, v in _columns(content).items()}}
+    return plan
 
-    if new_heads:
+
+def plan_bulk(
+    items: list[BulkItem],
+    existing: dict[tuple[str, str], Any],
+    drafts: dict[uuid.UUID, Any],
+    *,
+    at: datetime,
+    publish: bool,
+) -> BulkPlan:
+    """Decide every item against the current rows (no I/O): what it writes and what it reports."""
+    plans = []
+    for item in items:
+        row = existing.get((item.party, item.external_id))
+        plans.append(_plan_item(item, row, drafts.get(row.id) if row is not None else None, at=at, publish=publish))
+    return BulkPlan(at, plans)
+
+
+async def apply_bulk(session: Any, principal: Principal, plan: BulkPlan) -> None:
+    """Write a plan: one statement per table for all its items, then publications, audit, change log, outbox."""
+    at = plan.at
+    if new_heads := plan.rows("new_head"):
         await session.execute(insert(R), new_heads)
-    if head_updates:
+    if head_updates := plan.rows("head_update"):
         await session.execute(
             sa_update(R)
             .where(R.c.id == bindparam("b_id"))
@@ -517,7 +537,7 @@ async def _apply_batch(session: Any, principal: Principal, parsed: list[tuple[in
             head_updates,
             execution_options={"synchronize_session": False},
         )
-    if draft_upserts:
+    if draft_upserts := plan.rows("draft_upsert"):
         stmt = pg_insert(RD)
         await session.execute(
             stmt.on_conflict_do_update(
@@ -526,6 +546,60 @@ async def _apply_batch(session: Any, principal: Principal, parsed: list[tuple[in
             ),
             draft_upserts,
         )
+    to_publish: list[_Publish] = plan.rows("publish")
     await _apply_publish(session, principal, to_publish, at)
+    events = [e for i in plan.items for e in i.events]
     events.extend(_publish_event(p) for p in to_publish)
     await emit(session, principal, events)
+
+
+async def bulk_upsert(
+    session: Any, principal: Principal, items: list[Any], *, publish: bool = False
+) -> list[dict[str, Any]]:
+    """Upsert up to 1,000 records by (party, external_id); one result per item, in input order.
+
+    parse (validate each item) → plan (decide against the locked current rows) → apply (one statement per
+    table). Invalid items are reported and skipped; the valid ones land in the same transaction.
+    """
+    principal.require("records:write")
+    if publish:
+        principal.require("records:publish")
+    if len(items) > BULK_MAX:
+        raise TooLarge(f"a batch holds at most {BULK_MAX} records (got {len(items)}); split it")
+    results, good = await parse_bulk(await session.connection(), principal, items)
+    if not good:
+        return results
+    try:
+        async with session.begin_nested():
+            await _plan_and_apply(session, principal, good, results, publish=publish)
+    except DBAPIError as exc:
+        if not _refused(exc):
+            raise
+        # Only the database refused something (e.g. a concurrent batch created one of these external_ids):
+        # re-plan and apply item by item, so the refused item alone carries the error.
+        for item in good:
+            try:
+                async with session.begin_nested():
+                    await _plan_and_apply(session, principal, [item], results, publish=publish)
+            except DBAPIError as item_exc:
+                if not _refused(item_exc):
+                    raise
+                results[item.index].update(id=None, status="error", error=_error(db.as_app_error(item_exc), item.index))
+    return results
+
+
+def _refused(exc: Exception) -> bool:
+    """The database rejected the data (a 409 or 422), as opposed to being unavailable or a bug."""
+    mapped = db.as_app_error(exc)
+    return mapped is not None and mapped.status in (409, 422)
+
+
+async def _plan_and_apply(
+    session: Any, principal: Principal, good: list[BulkItem], results: list[dict[str, Any]], *, publish: bool
+) -> None:
+    """Lock what the items upsert, plan against it, write, and record each item's outcome."""
+    existing, drafts = await lock_existing(session, good)
+    plan = plan_bulk(good, existing, drafts, at=await now(session), publish=publish)
+    await apply_bulk(session, principal, plan)
+    for p in plan.items:
+        results[p.index].update(id=p.record_id, status=p.status)

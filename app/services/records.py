@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.auth.principal import Principal
 from app.errors import AppError, BadRequest, NotFound
 from app.models.common import INT32_MAX, check_int
+from app.models.derive import columns
 from app.models.record import (
     ABBR_RECORD_TYPE,
     RECORD_STATUSES,
@@ -29,11 +30,7 @@ R = Record.__table__  # type: ignore[attr-defined]
 RD = RecordDraft.__table__  # type: ignore[attr-defined]
 RR = RecordRevision.__table__  # type: ignore[attr-defined]
 
-PUBLIC_COLUMNS = (
-    R.c.id, R.c.serial, R.c.party, R.c.type, R.c.status, R.c.revision, R.c.title, R.c.summary, R.c.body,
-    R.c.languages, R.c.links, R.c.keywords, R.c.subjects, R.c.gbf_targets, R.c.aichi_targets, R.c.countries,
-    R.c.publication_date, R.c.external_id, R.c.created_at, R.c.updated_at, R.c.published_at, R.c.withdrawn_at,
-)  # fmt: skip
+PUBLIC_COLUMNS = columns(R, RecordPublic, "serial")  # serial: for the uid
 
 SORTS: dict[str, paging.SortKey] = {
     "-updated_at": paging.SortKey("-updated_at", (R.c.updated_at, R.c.id), (datetime, uuid.UUID), True),
@@ -58,7 +55,7 @@ class Gone(AppError):
 
 
 @dataclass(frozen=True)
-class RecordFilter:
+class RecordFilter(paging.Filter):
     """The documented list filters."""
 
     party: str | None = None
@@ -66,7 +63,6 @@ class RecordFilter:
     status: str | None = None
     subject: str | None = None
     gbf_target: str | None = None
-    updated_since: datetime | None = None
 
 
 _PUBLIC_FIELDS = tuple(RecordPublic.model_fields)
@@ -94,11 +90,9 @@ def visibility(principal: Principal) -> ColumnElement[bool]:
 async def validate_filter(conn: AsyncConnection, f: RecordFilter) -> RecordFilter:
     """Normalise filters and reject unknown values with a 400 that names them."""
     if f.type is not None and f.type not in RECORD_TYPES:
-        raise BadRequest(f"unknown type '{f.type}'", errors=[{"loc": ["query", "type"], "type": "value_error",
-                         "msg": f"must be one of {', '.join(RECORD_TYPES)}"}])  # fmt: skip
+        raise BadRequest.choice("type", f.type, RECORD_TYPES)
     if f.status is not None and f.status not in STATUSES:
-        raise BadRequest(f"unknown status '{f.status}'", errors=[{"loc": ["query", "status"], "type": "value_error",
-                         "msg": f"must be one of {', '.join(STATUSES)}"}])  # fmt: skip
+        raise BadRequest.choice("status", f.status, STATUSES)
     return RecordFilter(
         party=await reference.check_party_filter(conn, f.party),
         type=f.type,
@@ -209,15 +203,6 @@ def parse_uid(uid: str) -> tuple[str, str, int, int | None]:
         raise BadRequest(f"'{uid}' is not a CHM uid (CHM-{{TYPE}}-{{PARTY}}-{{serial}}[-{{revision}}])") from None
 
 
-async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
-    """Records by id in the given order (None where missing or not visible); for DataLoaders."""
-    if not ids:
-        return []
-    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(R.c.id.in_(ids), visibility(principal)))
-    found = {r.id: to_public(r) for r in rows}
-    return [found.get(i) for i in ids]
-
-
 async def get_record(conn: AsyncConnection, principal: Principal, record_id: uuid.UUID) -> dict[str, Any]:
     """One record; 404 when invisible to the caller, 410 with a tombstone when withdrawn."""
     row = (await conn.execute(select(*PUBLIC_COLUMNS).where(R.c.id == record_id))).first()
@@ -300,3 +285,12 @@ async def get_working(conn: AsyncConnection, principal: Principal, record_id: uu
 def working_view(head: dict[str, Any], content: dict[str, Any], status: str, updated_at: datetime) -> dict[str, Any]:
     """A head with a draft's content laid over it."""
     return {**head, **content, "status": status, "draft_status": status, "draft_updated_at": updated_at}
+
+
+async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
+    """Records by id in the given order (None where missing or not visible); for the harvesting formats."""
+    if not ids:
+        return []
+    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(R.c.id.in_(ids), visibility(principal)))
+    found = {r.id: to_public(r) for r in rows}
+    return [found.get(i) for i in ids]

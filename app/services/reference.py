@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.errors import BadRequest, Invalid, NotFound
+from app.errors import BadRequest, Invalid, NotFound, field_error
 from app.models import Party, VocabularyTerm
 from app.reference import load_parties, load_vocabularies
 
@@ -183,8 +183,7 @@ async def check_party_filter(conn: AsyncConnection, party: str | None) -> str | 
         return None
     code = party.upper()
     if code not in await party_codes(conn):
-        raise BadRequest(f"unknown party '{party}'", errors=[{"loc": ["query", "party"],
-                         "msg": f"unknown Party code '{party}'", "type": "value_error"}])  # fmt: skip
+        raise BadRequest.param("party", f"unknown Party code '{party}'", f"unknown party '{party}'")
     return code
 
 
@@ -195,9 +194,9 @@ async def check_term_filter(conn: AsyncConnection, name: str, value: str | None)
     vocab = FIELD_VOCABULARY[name]
     value = (await hierarchy(conn, vocab)).aliases.get(value, value)
     if value not in await term_codes(conn, vocab):
-        raise BadRequest(f"unknown {name} '{value}' (see /api/v1/vocabularies/{vocab})",
-                         errors=[{"loc": ["query", name], "msg": f"unknown term '{value}' in {vocab}",
-                                  "type": "value_error"}])  # fmt: skip
+        raise BadRequest.param(
+            name, f"unknown term '{value}' in {vocab}", f"unknown {name} '{value}' (see /api/v1/vocabularies/{vocab})"
+        )
     return value
 
 
@@ -211,8 +210,8 @@ async def check_terms(conn: AsyncConnection, data: dict[str, Any], *, loc: tuple
         known = await term_codes(conn, vocab)
         unknown = [v for v in values if v not in known]
         if unknown:
-            errors.append({"loc": [*loc, fld], "msg": f"unknown {vocab} term(s): {', '.join(unknown)}",
-                           "type": "unknown_term", "unknown": unknown})  # fmt: skip
+            msg = f"unknown {vocab} term(s): {', '.join(unknown)}"
+            errors.append(field_error((*loc, fld), msg, "unknown_term", unknown=unknown))
     for fld in COUNTRY_FIELDS:
         countries = data.get(fld)
         if not countries or not isinstance(countries, list):
@@ -222,8 +221,8 @@ async def check_terms(conn: AsyncConnection, data: dict[str, Any], *, loc: tuple
 
         unknown = [c for c in countries if c not in known_parties and pycountry.countries.get(alpha_2=c) is None]
         if unknown:
-            errors.append({"loc": [*loc, fld], "msg": f"unknown country code(s): {', '.join(unknown)}",
-                           "type": "unknown_term", "unknown": unknown})  # fmt: skip
+            msg = f"unknown country code(s): {', '.join(unknown)}"
+            errors.append(field_error((*loc, fld), msg, "unknown_term", unknown=unknown))
     if errors:
         raise Invalid("; ".join(str(e["msg"]) for e in errors), errors=errors)
 

@@ -34,12 +34,12 @@ class SearchUnavailable(AppError):
 
 
 def _bad(param: str, detail: str, msg: str) -> BadRequest:
-    return BadRequest(detail, errors=[{"loc": ["query", param], "msg": msg, "type": "value_error"}])
+    return BadRequest.param(param, msg, detail)
 
 
 def _check_choice(param: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
     if value is not None and value not in allowed:
-        raise _bad(param, f"unknown {param} '{value}'", f"must be one of {', '.join(allowed)}")
+        raise BadRequest.choice(param, value, allowed)
     return value
 
 

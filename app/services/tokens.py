@@ -12,13 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.auth import tokens as jwt_tokens
 from app.auth.principal import SCOPES, Principal
 from app.errors import Forbidden, Invalid, NotFound, Unauthenticated
-from app.models.token import SECRETARIAT, ApiToken
+from app.models.derive import columns
+from app.models.token import SECRETARIAT, ApiToken, TokenPublic
 from app.services import events, paging, reference
 
 T = ApiToken.__table__  # type: ignore[attr-defined]
 
-PUBLIC_COLUMNS = (T.c.id, T.c.name, T.c.principal, T.c.scopes, T.c.created_by, T.c.created_at, T.c.expires_at,
-                  T.c.revoked_at, T.c.last_used_at)  # fmt: skip
+PUBLIC_COLUMNS = columns(T, TokenPublic)
 SECRETARIAT_ONLY_SCOPES = frozenset({"decisions:write"})
 PARTY_SCOPES: tuple[str, ...] = tuple(s for s in SCOPES if s not in SECRETARIAT_ONLY_SCOPES and s != "admin")
 MAX_EXPIRES_DAYS = 366

@@ -19,9 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import registry
 from app.auth.principal import Principal
-from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, field_error
 from app.models.token import SECRETARIAT
-from app.models.webhook import WebhookCreate, WebhookDelivery, WebhookPublic, WebhookSubscription, WebhookUpdate
+from app.models.webhook import (
+    DELIVERY_OUTCOMES,
+    WEBHOOK_STATUSES,
+    WebhookCreate,
+    WebhookDelivery,
+    WebhookPublic,
+    WebhookSubscription,
+    WebhookUpdate,
+)
 from app.services import etags, events, paging, reference
 from app.settings import Settings, get_settings
 
@@ -92,7 +100,7 @@ class UnsafeUrl(Invalid):
 
 
 def _url_error(msg: str, loc: tuple[str, ...] = ("body", "url")) -> UnsafeUrl:
-    return UnsafeUrl(msg, errors=[{"loc": list(loc), "msg": msg, "type": "value_error"}])
+    return UnsafeUrl(msg, errors=[field_error(loc, msg)])
 
 
 def address_refusal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
@@ -279,7 +287,7 @@ async def list_webhooks(conn: AsyncConnection, principal: Principal, *, status: 
         stmt = stmt.where(own)
     if status is not None:
         if status not in ("active", "paused", "disabled"):
-            raise paging.bad_param("status", status, ("active", "paused", "disabled"))
+            raise BadRequest.choice("status", status, WEBHOOK_STATUSES)
         stmt = stmt.where(W.c.status == status)
     rows = [dict(r._mapping) for r in await conn.execute(paging.apply(stmt, SORT, cursor, limit))]
     return paging.page(rows, SORT, limit, lambda r: (r["created_at"], r["id"]))
@@ -405,7 +413,7 @@ async def list_deliveries(conn: AsyncConnection, principal: Principal, subscript
     stmt = select(*DELIVERY_COLUMNS).where(D.c.subscription_id == subscription_id)
     if outcome is not None:
         if outcome not in ("pending", "success", "failure"):
-            raise paging.bad_param("outcome", outcome, ("pending", "success", "failure"))
+            raise BadRequest.choice("outcome", outcome, DELIVERY_OUTCOMES)
         stmt = stmt.where(D.c.outcome == outcome)
     rows = [dict(r._mapping) for r in await conn.execute(paging.apply(stmt, DELIVERY_SORT, cursor, limit))]
     return paging.page(rows, DELIVERY_SORT, limit, lambda r: (r["id"],))

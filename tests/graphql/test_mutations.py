@@ -242,3 +242,31 @@ async def test_cooperation_offers_follow_the_rules(client):
         error(await gql(client, patch, {"id": rid, "input": {"title": {"en": "x"}}}, fr))["extensions"]["code"]
         == "FORBIDDEN"
     )
+
+
+async def test_bulk_batch_with_malformed_items_gives_the_same_results_through_both_doors(client, br):
+    """A missing title or type is one item's error in GraphQL too, located exactly as REST locates it."""
+
+    def item(n: int, **kw) -> dict:
+        return {**BODY, "externalId": f"both-{n}", "title": {"en": f"Both doors {n}"}, **kw}
+
+    gql_items = [item(1), {k: v for k, v in item(2).items() if k != "title"}, item(3, type="no-such-type"), item(4)]
+    rest_items = [
+        {("gbf_targets" if k == "gbfTargets" else "external_id" if k == "externalId" else k): v for k, v in i.items()}
+        for i in gql_items
+    ]
+    rest = (await client.post("/api/v1/records/bulk", json={"items": rest_items}, headers=br)).json()["results"]
+    async with db.transaction() as s:  # start again from nothing, then send the same batch through GraphQL
+        await s.execute(text("DELETE FROM records"))
+    res = data(await gql(client, BULK, {"items": gql_items, "publish": False}, br))["bulkUpsertRecords"]
+    assert [r["status"] for r in res] == [r["status"] for r in rest] == ["created", "error", "error", "created"]
+    assert [r["externalId"] for r in res] == [r["external_id"] for r in rest]
+    for g, r in zip(res, rest, strict=True):
+        if r["error"] is None:
+            assert g["error"] is None
+            continue
+        assert g["error"]["code"] == r["error"]["code"] and g["error"]["detail"] == r["error"]["detail"]
+        assert [e["loc"] for e in g["error"]["errors"]] == [e["loc"] for e in r["error"]["errors"]]
+    assert res[1]["error"]["errors"][0]["path"] == "items[1].title"
+    assert res[2]["error"]["errors"][0]["path"] == "items[2].type"
+    assert await count(Record) == 2

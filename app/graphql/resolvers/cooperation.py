@@ -25,7 +25,6 @@ from app.graphql.types.cooperation import (
 )
 from app.models.cooperation import OfferCreate, OfferDecision, OfferUpdate, RequestCreate, RequestUpdate
 from app.services import cooperation as cooperation_service
-from app.services.paging import parse_datetime
 
 
 @strawberry.enum(description="The requester's answer to an offer")
@@ -45,16 +44,12 @@ async def cooperation_requests(
     after: str | None = None,
 ) -> Connection[CooperationRequest]:  # fmt: skip
     """Cooperation requests, newest change first by default."""
-    f = filter or RequestFilter()
-    filters = cooperation_service.RequestFilter(
-        party=f.party, status=f.status, subject=f.subject, gbf_target=f.gbf_target,
-        updated_since=parse_datetime(f.updated_since, "updated_since"),
-    )  # fmt: skip
+    filters = cooperation_service.RequestFilter.parse(filter)
     async with info.context.read() as conn:
         page = await cooperation_service.list_requests(conn, info.context.principal, filters=filters,
                                                        sort=sort.value if sort else None, cursor=after,
                                                        limit=first)  # fmt: skip
-    return connection(page, cooperation_service.sort_key(sort.value if sort else None))
+    return connection(page, cooperation_service.sort_key(sort.value if sort else None), after=after)
 
 
 async def create_cooperation_request(info: Info, input: RequestInput) -> CooperationRequest:

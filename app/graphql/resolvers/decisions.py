@@ -11,7 +11,6 @@ from app.graphql.types.common import Connection, connection
 from app.graphql.types.decisions import Decision, DecisionFilter, DecisionInput, DecisionPatch, DecisionSort
 from app.models.decision import DecisionCreate, DecisionUpdate
 from app.services import decisions as decisions_service
-from app.services.paging import parse_datetime
 
 
 async def decision(info: Info, code: str) -> Decision:
@@ -25,16 +24,12 @@ async def decisions(
     after: str | None = None,
 ) -> Connection[Decision]:  # fmt: skip
     """Decisions in code order by default (COP-9-1 < COP-9-30 < COP-15-4)."""
-    f = filter or DecisionFilter()
-    filters = decisions_service.DecisionFilter(
-        body=f.body, session=f.session, status=f.status, subject=f.subject, gbf_target=f.gbf_target,
-        updated_since=parse_datetime(f.updated_since, "updated_since"),
-    )  # fmt: skip
+    filters = decisions_service.DecisionFilter.parse(filter)
     async with info.context.read() as conn:
         page = await decisions_service.list_decisions(conn, info.context.principal, filters=filters,
                                                       sort=sort.value if sort else None, cursor=after,
                                                       limit=first)  # fmt: skip
-    return connection(page, decisions_service.sort_key(sort.value if sort else None))
+    return connection(page, decisions_service.sort_key(sort.value if sort else None), after=after)
 
 
 async def create_decision(info: Info, input: DecisionInput) -> Decision:

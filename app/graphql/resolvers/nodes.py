@@ -13,7 +13,6 @@ from app.graphql.types.common import Connection, connection
 from app.graphql.types.nodes import NationalNode, NodeFilter, NodeInput, NodePatch, NodeSort
 from app.models.node import NodeCreate, NodeUpdate
 from app.services import nodes as nodes_service
-from app.services.paging import parse_datetime
 
 
 async def national_node(info: Info, id: uuid.UUID) -> NationalNode:
@@ -27,13 +26,11 @@ async def national_nodes(
     after: str | None = None,
 ) -> Connection[NationalNode]:  # fmt: skip
     """National CHM nodes, newest change first by default."""
-    f = filter or NodeFilter()
-    filters = nodes_service.NodeFilter(party=f.party, status=f.status,
-                                       updated_since=parse_datetime(f.updated_since, "updated_since"))  # fmt: skip
+    filters = nodes_service.NodeFilter.parse(filter)
     async with info.context.read() as conn:
         page = await nodes_service.list_nodes(conn, info.context.principal, filters=filters,
                                               sort=sort.value if sort else None, cursor=after, limit=first)  # fmt: skip
-    return connection(page, nodes_service.sort_key(sort.value if sort else None))
+    return connection(page, nodes_service.sort_key(sort.value if sort else None), after=after)
 
 
 async def create_node(info: Info, input: NodeInput) -> NationalNode:

@@ -8,7 +8,7 @@ from typing import Any
 from app import db
 from app.errors import BadRequest
 from app.graphql.context import Info
-from app.graphql.errors import validated
+from app.graphql.errors import validated, with_paths
 from app.graphql.inputs import data_of
 from app.graphql.limits import DEFAULT_FIRST
 from app.graphql.types.common import Connection, connection
@@ -28,16 +28,6 @@ from app.services import records as records_service
 REVISION_KEY = paging.SortKey("-revision", (records_service.RR.c.revision,), (int,), True)  # as list_revisions
 
 
-def record_filter(f: RecordFilter | None) -> records_service.RecordFilter:
-    """The REST filter from the GraphQL one (same names, same parsing)."""
-    if f is None:
-        return records_service.RecordFilter()
-    return records_service.RecordFilter(
-        party=f.party, type=f.type, status=f.status, subject=f.subject, gbf_target=f.gbf_target,
-        updated_since=paging.parse_datetime(f.updated_since, "updated_since"),
-    )  # fmt: skip
-
-
 async def record(info: Info, id: uuid.UUID | None = None, uid: str | None = None) -> Record:
     """One record by `id` or by public `uid` (with a revision suffix: that published revision)."""
     if (id is None) == (uid is None):
@@ -55,9 +45,11 @@ async def records(
     """Records visible to the caller (anonymous: published only), newest change first by default."""
     order = sort.value if sort else None
     async with info.context.read() as conn:
-        page = await records_service.list_records(conn, info.context.principal, filters=record_filter(filter),
-                                                  sort=order, cursor=after, limit=first)  # fmt: skip
-    return connection(page, records_service.sort_key(order))
+        filters = records_service.RecordFilter.parse(filter)
+        page = await records_service.list_records(
+            conn, info.context.principal, filters=filters, sort=order, cursor=after, limit=first
+        )
+    return connection(page, records_service.sort_key(order), after=after)
 
 
 async def record_draft(info: Info, id: uuid.UUID) -> Record:
@@ -72,7 +64,7 @@ async def record_revisions(
     """Every published revision of a record, newest first."""
     async with info.context.read() as conn:
         page = await records_service.list_revisions(conn, info.context.principal, id, cursor=after, limit=first)
-    return connection(page, REVISION_KEY)
+    return connection(page, REVISION_KEY, after=after)
 
 
 # --- mutations: each one transaction, the same service calls as REST ---------------------------------------
@@ -123,4 +115,5 @@ async def bulk_upsert_records(info: Info, items: list[RecordInput], publish: boo
     """Upsert up to 1,000 records by `externalId`; one result per item in input order."""
     raw: list[Any] = [data_of(i) for i in items]
     async with db.transaction() as session:
-        return await record_writes.bulk_upsert(session, info.context.principal, raw, publish=publish)  # type: ignore[return-value]
+        results = await record_writes.bulk_upsert(session, info.context.principal, raw, publish=publish)
+    return [BulkItemResult(**{**r, "error": with_paths(r["error"])}) for r in results]

@@ -22,7 +22,7 @@ async def parties(info: Info, first: int = DEFAULT_FIRST, after: str | None = No
     """The Parties to the Convention, by code."""
     async with info.context.read() as conn:
         page = await reference_service.list_parties(conn, cursor=after, limit=first)
-    return connection(page, PARTY_KEY)
+    return connection(page, PARTY_KEY, after=after)
 
 
 async def vocabulary(info: Info, name: str) -> Vocabulary:

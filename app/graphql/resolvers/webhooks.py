@@ -33,7 +33,7 @@ async def webhook_subscriptions(info: Info, status: str | None = None, first: in
     async with info.context.read() as conn:
         page = await webhooks_service.list_webhooks(conn, info.context.principal, status=status, cursor=after,
                                                     limit=first)  # fmt: skip
-    return connection(page, webhooks_service.SORT)
+    return connection(page, webhooks_service.SORT, after=after)
 
 
 async def webhook_deliveries(info: Info, id: uuid.UUID, outcome: str | None = None, first: int = DEFAULT_FIRST,
@@ -42,7 +42,7 @@ async def webhook_deliveries(info: Info, id: uuid.UUID, outcome: str | None = No
     async with info.context.read() as conn:
         page = await webhooks_service.list_deliveries(conn, info.context.principal, id, outcome=outcome, cursor=after,
                                                       limit=first)  # fmt: skip
-    return connection(page, webhooks_service.DELIVERY_SORT)
+    return connection(page, webhooks_service.DELIVERY_SORT, after=after)
 
 
 async def create_webhook(info: Info, input: WebhookInput) -> WebhookSecret:

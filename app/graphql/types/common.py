@@ -70,6 +70,8 @@ DateTimeScalar = strawberry.scalar(
 @strawberry.type(description="Paging state of a connection")
 class PageInfo:
     has_next_page: bool
+    has_previous_page: bool = strawberry.field(description="True when this page was asked for `after` a cursor")
+    start_cursor: str | None = strawberry.field(description="Cursor of the first item of this page")
     end_cursor: str | None = strawberry.field(description="Pass as `after` for the next page")
 
 
@@ -90,6 +92,7 @@ class Connection(Generic[T]):
     nodes: list[T] = strawberry.field(description="The items of this page (shortcut for edges.node)")
     _next: strawberry.Private[str | None]
     _key: strawberry.Private[paging.SortKey | None]
+    _after: strawberry.Private[str | None] = None
 
     @strawberry.field
     def edges(self) -> list[Edge[T]]:
@@ -97,13 +100,19 @@ class Connection(Generic[T]):
 
     @strawberry.field
     def page_info(self) -> PageInfo:
-        return PageInfo(has_next_page=self._next is not None, end_cursor=self._next)
+        start = Edge(node=self.nodes[0], _key=self._key).cursor() if self.nodes and self._key else None
+        return PageInfo(
+            has_next_page=self._next is not None,
+            has_previous_page=self._after is not None,
+            start_cursor=start,
+            end_cursor=self._next,
+        )
 
 
-def connection(page: tuple[list[Row], str | None], key: paging.SortKey | None) -> Any:
-    """A Connection over a service page `(items, next_cursor)`."""
+def connection(page: tuple[list[Row], str | None], key: paging.SortKey | None, after: str | None = None) -> Any:
+    """A Connection over a service page `(items, next_cursor)`; `after` is the cursor the page was asked after."""
     items, next_cursor = page
-    return Connection(nodes=items, _next=next_cursor, _key=key)
+    return Connection(nodes=items, _next=next_cursor, _key=key, _after=after)
 
 
 @strawberry.type(description="A person or office to contact")

@@ -25,7 +25,7 @@ async def _records(root: Row, info: Info, first: int = DEFAULT_FIRST, after: str
                 conn, info.context.principal, filters=records_service.RecordFilter(party=root["code"]),
                 cursor=after, limit=first,
             )  # fmt: skip
-    return connection(page, records_service.SORTS[records_service.DEFAULT_SORT])
+    return connection(page, records_service.SORTS[records_service.DEFAULT_SORT], after=after)
 
 
 async def _nodes(root: Row, info: Info) -> list[NationalNode]:

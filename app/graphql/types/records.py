@@ -100,8 +100,10 @@ class LinkInput:
 
 @strawberry.input(description="A record's content, validated exactly like the REST body (RecordCreate)")
 class RecordInput:
-    type: str
-    title: JSON
+    # Required by RecordCreate, optional here: the service reports a missing field with its location (per item
+    # in bulkUpsertRecords) instead of GraphQL refusing the whole operation.
+    type: str | None = strawberry.UNSET
+    title: JSON | None = strawberry.UNSET
     party: str | None = strawberry.UNSET
     external_id: str | None = strawberry.UNSET
     summary: JSON | None = strawberry.UNSET
