@@ -134,7 +134,7 @@ def tokens_create(
         raise typer.Exit(1) from None
     assert isinstance(result, tuple)
     meta, token = result
-    err.print(f"minted token {meta['id']} for {meta['principal']} ({', '.join(meta['scopes'])}), "
+    err.print(f"minted token {meta['id']} for {meta['party'] or 'SECRETARIAT'} ({', '.join(meta['scopes'])}), "
               f"expires {meta['expires_at']}")  # fmt: skip
     sys.stdout.write(token + "\n")
 
@@ -161,9 +161,9 @@ def tokens_list(
 
     items = _run(go())
     assert isinstance(items, list)
-    table = Table("id", "name", "principal", "scopes", "expires", "revoked", "last used")
+    table = Table("id", "name", "party", "scopes", "expires", "revoked", "last used")
     for t in items:
-        table.add_row(str(t["id"]), str(t["name"]), str(t["principal"]), ",".join(t["scopes"]),
+        table.add_row(str(t["id"]), str(t["name"]), str(t["party"] or "SECRETARIAT"), ",".join(t["scopes"]),
                       f"{t['expires_at']:%Y-%m-%d}", f"{t['revoked_at']:%Y-%m-%d %H:%M}" if t["revoked_at"] else "",
                       f"{t['last_used_at']:%Y-%m-%d %H:%M}" if t["last_used_at"] else "")  # fmt: skip
     Console(width=None if sys.stdout.isatty() else 240).print(table)  # pipes get whole rows

@@ -5,14 +5,34 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette_compress import CompressMiddleware, add_compress_type
 
 from app import __version__, db, openapi, problems
 from app.graphql.schema import graphql_router
-from app.middleware import RateLimitMiddleware, RequestIdMiddleware
-from app.routers import changes, cooperation, decisions, health, nodes, records, reference, search, tokens
+from app.middleware import HttpMiddleware, RateLimitMiddleware, RequestIdMiddleware
+from app.routers import (
+    changes,
+    cooperation,
+    decisions,
+    docs,
+    health,
+    home,
+    http,
+    nodes,
+    records,
+    reference,
+    search,
+    tokens,
+)
 from app.settings import get_settings
+
+# Compressed like JSON; streamed types (NDJSON dumps, event streams) are deliberately not registered as
+# streaming, and NDJSON not at all: a body flushed line by line must reach the client as it is written.
+add_compress_type("application/problem+json")
+add_compress_type("application/graphql-response+json")
+COMPRESS_MIN_BYTES = 1024
 
 
 @asynccontextmanager
@@ -34,10 +54,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app() -> FastAPI:
     """Build the application."""
     settings = get_settings()
-    app = FastAPI(title="chm-api", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url="/redoc")
+    app = FastAPI(title="chm-api", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None, generate_unique_id_function=openapi.operation_id,
+                  dependencies=[Depends(http.strict_request)])  # fmt: skip
     problems.install(app)
     openapi.install(app)
+    docs.install(app)
     for router in (
+        home.router,
         health.router,
         reference.router,
         records.router,
@@ -49,7 +73,9 @@ def create_app() -> FastAPI:
         search.router,
     ):
         app.include_router(router)
-    app.include_router(graphql_router(settings))
+    app.include_router(graphql_router(settings), include_in_schema=False)
+    app.add_middleware(CompressMiddleware, minimum_size=COMPRESS_MIN_BYTES, zstd=False)
+    app.add_middleware(HttpMiddleware)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                        allow_headers=["*"], expose_headers=["ETag", "Link", "X-Request-ID", "Retry-After"])  # fmt: skip
     if settings.rate_limit_per_minute > 0:

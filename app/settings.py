@@ -25,12 +25,13 @@ class Settings(BaseSettings):
     meili_url: str | None = Field(default=None, alias="MEILI_URL")
     meili_key: SecretStr | None = Field(default=None, alias="MEILI_KEY")
     meili_index_prefix: str = Field(default="chm", alias="MEILI_INDEX_PREFIX")
-    public_base_url: str = Field(default="http://127.0.0.1:8000", alias="CHM_PUBLIC_URL")
+    public_base_url: str | None = Field(default=None, alias="CHM_PUBLIC_URL")  # None: the request's own origin
     cors_origins: list[str] = Field(default_factory=lambda: ["*"], alias="CHM_CORS_ORIGINS")
     token_issuer: str = Field(default="chm-api", alias="CHM_TOKEN_ISSUER")
     token_audience: str = Field(default="chm-api", alias="CHM_TOKEN_AUDIENCE")
     graphql_ide: bool | None = Field(default=None, alias="CHM_GRAPHQL_IDE")
     graphql_introspection: bool | None = Field(default=None, alias="CHM_GRAPHQL_INTROSPECTION")
+    cache_max_age: int = Field(default=60, ge=0, alias="CHM_CACHE_MAX_AGE")  # anonymous reads, seconds
     rate_limit_per_minute: int = Field(default=600, alias="CHM_RATE_LIMIT_PER_MINUTE")
     db_pool_size: int = Field(default=20, alias="CHM_DB_POOL_SIZE")
     log_level: str = Field(default="INFO", alias="CHM_LOG_LEVEL")

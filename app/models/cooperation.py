@@ -12,7 +12,7 @@ from sqlalchemy import CheckConstraint, Column, ForeignKey, Index
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import Contact, LString, created_col, jsonb, text_array
+from app.models.common import Contact, LString, LStringOut, created_col, jsonb, text_array
 
 RequestStatus = Literal["open", "in-discussion", "matched", "closed"]
 OfferStatus = Literal["proposed", "accepted", "declined"]
@@ -146,7 +146,7 @@ class OfferPublic(BaseModel):
     request_id: uuid.UUID
     provider_party: str | None = None
     provider_organization: str | None = None
-    description: dict[str, str]
+    description: LStringOut
     contact: Contact | None = None
     status: OfferStatus
     created_at: datetime
@@ -156,9 +156,9 @@ class OfferPublic(BaseModel):
 class RequestPublic(BaseModel):
     id: uuid.UUID
     party: str
-    title: dict[str, str]
-    problem: dict[str, str] | None = None
-    objectives: dict[str, str] | None = None
+    title: LStringOut
+    problem: LStringOut | None = None
+    objectives: LStringOut | None = None
     assistance_types: list[str]
     subjects: list[str]
     gbf_targets: list[str]

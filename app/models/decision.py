@@ -12,7 +12,7 @@ from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import LString, created_col, jsonb, text_array
+from app.models.common import LString, LStringOut, created_col, jsonb, text_array
 
 DecisionBody = Literal["COP", "CP-MOP", "NP-MOP"]
 DecisionStatus = Literal["active", "elapsed", "superseded", "retired"]
@@ -126,7 +126,7 @@ class ParagraphPublic(BaseModel):
     number: str | None = None
     section: str | None = None
     type: ParagraphType
-    text: dict[str, str]
+    text: LStringOut
     actors: list[str]
     status: str | None = None
 
@@ -138,7 +138,7 @@ class DecisionPublic(BaseModel):
     body: DecisionBody
     session: int
     number: int
-    title: dict[str, str]
+    title: LStringOut
     meeting: Meeting | None = None
     adopted_on: date | None = None
     status: DecisionStatus

@@ -12,7 +12,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, I
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import Keyword, Lang, Link, LString, created_col, jsonb, text_array, ts_col
+from app.models.common import Keyword, Lang, Link, LString, LStringOut, created_col, jsonb, text_array, ts_col
 
 RecordType = Literal[
     "resource", "news", "event", "case-study", "project",
@@ -181,12 +181,12 @@ class RecordPublic(BaseModel):
     id: uuid.UUID
     uid: str | None = PField(description="CHM-{TYPE}-{PARTY}-{serial}-{revision}; null before first publication")
     party: str
-    type: str
+    type: RecordType
     status: RecordStatus
     revision: int
-    title: dict[str, str]
-    summary: dict[str, str] | None = None
-    body: dict[str, str] | None = None
+    title: LStringOut
+    summary: LStringOut | None = None
+    body: LStringOut | None = None
     languages: list[str]
     links: list[LinkPublic]
     keywords: list[str]
