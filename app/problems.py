@@ -10,7 +10,8 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from fastapi.routing import iter_route_contexts
+from starlette._utils import get_route_path
 
 from app.errors import AppError
 
@@ -58,9 +59,10 @@ def catalog() -> dict[str, dict[str, Any]]:
 def allowed_methods(request: Request) -> list[str]:
     """The methods some route serves on this path (HEAD wherever GET is), for a 405's `Allow`."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        route_methods = getattr(route, "methods", None)
-        if route_methods and route.matches({**request.scope, "method": "\0"})[0] == Match.PARTIAL:
+    path = get_route_path(request.scope)
+    for route in iter_route_contexts(request.app.router.routes):
+        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(path):
             methods |= set(route_methods)
     if "GET" in methods:
         methods.add("HEAD")
