@@ -18,10 +18,10 @@ from tests.factories import create_record as _create_record
 pytestmark = pytest.mark.asyncio
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
-PARAM_VALUES = {"record_id": "00000000-0000-4000-8000-000000000000", "request_id": "00000000-0000-4000-8000-000000000001",
-                "offer_id": "00000000-0000-4000-8000-000000000002", "node_id": "00000000-0000-4000-8000-000000000003",
-                "token_id": "00000000-0000-4000-8000-000000000004", "revision": "1", "code": "COP-15-4",
-                "uid": "CHM-RES-BR-000001-1", "name": "record-types"}  # fmt: skip
+ZERO = "00000000-0000-4000-8000-00000000000"
+PARAM_VALUES = {"record_id": ZERO + "0", "request_id": ZERO + "1", "offer_id": ZERO + "2", "node_id": ZERO + "3",
+                "token_id": ZERO + "4", "revision": "1", "code": "COP-15-4", "uid": "CHM-RES-BR-000001-1",
+                "name": "record-types"}  # fmt: skip
 
 
 async def create_record(**overrides: object) -> dict:
