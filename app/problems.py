@@ -9,9 +9,8 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.routing import iter_route_contexts
-from starlette._utils import get_route_path
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import AppError
 
@@ -59,7 +58,7 @@ def catalog() -> dict[str, dict[str, Any]]:
 def allowed_methods(request: Request) -> list[str]:
     """The methods some route serves on this path (HEAD wherever GET is), for a 405's `Allow`."""
     methods: set[str] = set()
-    path = get_route_path(request.scope)
+    path = request.scope["path"].removeprefix(request.scope.get("root_path", ""))
     for route in iter_route_contexts(request.app.router.routes):
         regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
         if regex is not None and route_methods and regex.match(path):
