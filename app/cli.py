@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 from typing import Any
 
@@ -18,6 +19,34 @@ cli = typer.Typer(help="chm-api: the Clearing-House Mechanism API server and too
 tokens_cli = typer.Typer(help="Mint and manage API tokens.", no_args_is_help=True)
 cli.add_typer(tokens_cli, name="tokens")
 err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from app import __version__
+
+        sys.stdout.write(f"chm-api {__version__}\n")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit"
+    ),
+) -> None:
+    """chm-api: the Clearing-House Mechanism API server and tools."""
+
+
+def _stop_cleanly_on_sigterm() -> None:
+    """Make SIGTERM (systemd, `docker stop`, `kill`) end the process like Ctrl-C does: through Python's exit
+    path, so the embedded PostgreSQL this process started is stopped too. uvicorn re-raises the signal it
+    caught after its graceful shutdown; with the default handler the process would die on the spot."""
+
+    def exit_now(signum: int, frame: Any) -> None:
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, exit_now)
 
 
 def _run(coro: object) -> object:
@@ -50,6 +79,7 @@ def serve(
 
     from app.logging import configure
 
+    _stop_cleanly_on_sigterm()
     settings = get_settings()
     url = db.resolve_database_url(settings)
     os.environ["DATABASE_URL"] = url  # worker processes join the same (embedded) server
@@ -208,6 +238,7 @@ def worker(
     from app.search import get_backend
     from app.search.worker import default_worker, drain
 
+    _stop_cleanly_on_sigterm()
     settings = get_settings()
     configure(settings.log_level)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from http import HTTPStatus
 from typing import Any
 
@@ -87,11 +88,20 @@ def problem(status: int, detail: str, *, title: str | None = None, type_: str | 
     )
 
 
+def _echoable(value: Any) -> bool:
+    """A scalar worth echoing back that JSON (and every client) can hold exactly."""
+    if isinstance(value, bool | str):
+        return not isinstance(value, str) or len(value) <= 1000
+    if isinstance(value, int):
+        return abs(value) < 2**53
+    return isinstance(value, float) and math.isfinite(value)
+
+
 def _clean_errors(errors: Any) -> list[dict[str, Any]]:
     out = []
     for err in errors:
         item = {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
-        if "input" in err and err.get("type") not in ("missing",) and isinstance(err["input"], str | int | float):
+        if "input" in err and err.get("type") not in ("missing",) and _echoable(err["input"]):
             item["input"] = err["input"]
         out.append(item)
     return out

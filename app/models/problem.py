@@ -14,7 +14,7 @@ class FieldError(BaseModel):
                                  examples=[["body", "title"]])  # fmt: skip
     msg: str = Field(examples=["at least one language is required"])
     type: str = Field(description="Machine-readable kind, e.g. `missing`, `value_error`", examples=["value_error"])
-    input: str | int | float | None = Field(default=None, description="The offending value, when it is a scalar")
+    input: Any = Field(default=None, description="The offending value, when it is a scalar")
 
 
 class Problem(BaseModel):
