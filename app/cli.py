@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import sys
-from typing import Any
+from typing import Any, Literal
 
 import typer
 from rich.console import Console
@@ -18,6 +18,8 @@ from app.settings import get_settings
 cli = typer.Typer(help="chm-api: the Clearing-House Mechanism API server and tools.", no_args_is_help=True)
 tokens_cli = typer.Typer(help="Mint and manage API tokens.", no_args_is_help=True)
 cli.add_typer(tokens_cli, name="tokens")
+webhooks_cli = typer.Typer(help="Manage webhook subscriptions (as the Secretariat).", no_args_is_help=True)
+cli.add_typer(webhooks_cli, name="webhooks")
 err = Console(stderr=True)
 
 
@@ -231,9 +233,11 @@ def tokens_revoke(token_id: str = typer.Argument(..., help="The token's id")) ->
 
 @cli.command()
 def worker(
-    once: bool = typer.Option(False, "--once", help="Drain the outbox once and exit"),
+    once: bool = typer.Option(False, "--once", help="Drain the search outbox and due webhook deliveries, then exit"),
+    no_webhooks: bool = typer.Option(False, "--no-webhooks", help="Run the search-outbox worker only"),
 ) -> None:
-    """Keep the search index in sync with the database (the search-outbox worker)."""
+    """Keep the search index in sync (the search-outbox worker) and deliver webhooks (the delivery worker)."""
+    from app.exchange import webhooks as delivery
     from app.logging import configure
     from app.search import get_backend
     from app.search.worker import default_worker, drain
@@ -244,19 +248,29 @@ def worker(
 
     async def go() -> None:
         backend = get_backend()
+        hooks = None if no_webhooks else delivery.default_worker()
         try:
             await backend.ensure_ready()
             if once:
                 err.print(f"synced {await drain(backend)} outbox rows ({backend.name})")
+                if hooks is not None:
+                    await hooks.start()
+                    await delivery.drain(hooks, within=600)
+                    err.print(f"delivered {hooks.delivered} webhook events")
                 return
             w = default_worker()
             await w.start()
-            err.print(f"[bold]search worker[/bold] running ({backend.name}); Ctrl-C stops it")
+            if hooks is not None:
+                await hooks.start()
+            state = "off" if hooks is None else "on"
+            err.print(f"[bold]worker[/bold] running (search: {backend.name}, webhooks: {state}); Ctrl-C stops it")
             try:
                 await asyncio.Event().wait()
             finally:
                 await w.stop()
         finally:
+            if hooks is not None:
+                await hooks.stop()
             await backend.close()
             await db.dispose_engine()
 
@@ -279,6 +293,162 @@ def reindex() -> None:
 
     count = _run(go())
     err.print(f"[green]reindexed {count} documents and swapped the index in[/green]")
+
+
+def _webhooks_call(fn: Any) -> Any:
+    """Run `fn(session)` in one transaction as the CLI's Secretariat principal; domain errors exit 1."""
+    from app.errors import AppError
+
+    db.migrate()
+
+    async def go() -> Any:
+        try:
+            async with db.transaction() as session:
+                return await fn(session)
+        finally:
+            await db.dispose_engine()
+
+    try:
+        return _run(go())
+    except AppError as exc:
+        err.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+
+
+def _subscription_id(value: str) -> Any:
+    import uuid
+
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        err.print(f"[red]not a subscription id: {value}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+@webhooks_cli.command("list")
+def webhooks_list(status: str | None = typer.Option(None, "--status", help="active, paused or disabled")) -> None:
+    """List subscriptions as a table."""
+    from rich.table import Table
+
+    from app.services import tokens as tokens_service
+    from app.services import webhooks as webhooks_service
+
+    async def fn(session: Any) -> list[dict[str, Any]]:
+        items, _ = await webhooks_service.list_webhooks(session, tokens_service.CLI_ADMIN, status=status, limit=200)
+        return items
+
+    items = _webhooks_call(fn)
+    table = Table("id", "owner", "url", "status", "delivered seq", "event types", "last error")
+    for w in items:
+        table.add_row(str(w["id"]), w["owner"], w["url"], w["status"], str(w["delivered_seq"]),
+                      ",".join(w["event_types"]) or "*", (w["last_error"] or "")[:60])  # fmt: skip
+    Console(width=None if sys.stdout.isatty() else 240).print(table)
+
+
+@webhooks_cli.command("create")
+def webhooks_create(
+    url: str = typer.Argument(..., help="The receiver's URL (https outside development)"),
+    owner: str | None = typer.Option(None, "--owner", help="The Party that owns it (default: the Secretariat)"),
+    event_types: str | None = typer.Option(None, "--events", help="Comma-separated event types, e.g. record.*"),
+    parties: str | None = typer.Option(None, "--parties", help="Comma-separated Party codes"),
+    kinds: str | None = typer.Option(None, "--kinds", help="Comma-separated kinds, e.g. record,decision"),
+    description: str | None = typer.Option(None, "--description"),
+) -> None:
+    """Create a subscription and print its secret alone on stdout (shown once)."""
+    from app.models.webhook import WebhookCreate
+    from app.services import tokens as tokens_service
+    from app.services import webhooks as webhooks_service
+
+    data = WebhookCreate(url=url, owner=owner, event_types=_csv(event_types), parties=_csv(parties),
+                         kinds=_csv(kinds), description=description)  # fmt: skip
+    sub, secret = _webhooks_call(lambda s: webhooks_service.create(s, tokens_service.CLI_ADMIN, data=data))
+    err.print(f"created webhook subscription {sub['id']} for {sub['owner']} -> {sub['url']}")
+    sys.stdout.write(secret + "\n")
+
+
+def _set_status(subscription_id: str, status: Literal["active", "paused"]) -> None:
+    from app.models.webhook import WebhookUpdate
+    from app.services import tokens as tokens_service
+    from app.services import webhooks as webhooks_service
+
+    sid = _subscription_id(subscription_id)
+    data = WebhookUpdate(status=status)
+    sub = _webhooks_call(lambda s: webhooks_service.update_webhook(s, tokens_service.CLI_ADMIN, sid, data=data))
+    err.print(f"[green]{sub['id']} is {sub['status']}[/green] (delivered up to seq {sub['delivered_seq']})")
+
+
+@webhooks_cli.command("pause")
+def webhooks_pause(subscription_id: str = typer.Argument(..., help="The subscription's id")) -> None:
+    """Pause delivery (events wait; resuming continues from where it stopped)."""
+    _set_status(subscription_id, "paused")
+
+
+@webhooks_cli.command("resume")
+def webhooks_resume(subscription_id: str = typer.Argument(..., help="The subscription's id")) -> None:
+    """Resume a paused or disabled subscription from where it stopped."""
+    _set_status(subscription_id, "active")
+
+
+@webhooks_cli.command("delete")
+def webhooks_delete(subscription_id: str = typer.Argument(..., help="The subscription's id")) -> None:
+    """Delete a subscription and its delivery log."""
+    from app.services import tokens as tokens_service
+    from app.services import webhooks as webhooks_service
+
+    sid = _subscription_id(subscription_id)
+    _webhooks_call(lambda s: webhooks_service.delete_webhook(s, tokens_service.CLI_ADMIN, sid))
+    err.print(f"[green]deleted {sid}[/green]")
+
+
+@webhooks_cli.command("ping")
+def webhooks_ping(subscription_id: str = typer.Argument(..., help="The subscription's id")) -> None:
+    """Queue a ping (the worker sends it; see `chm webhooks deliveries`)."""
+    from app.services import tokens as tokens_service
+    from app.services import webhooks as webhooks_service
+
+    sid = _subscription_id(subscription_id)
+    d = _webhooks_call(lambda s: webhooks_service.ping(s, tokens_service.CLI_ADMIN, sid))
+    err.print(f"queued ping delivery {d['id']} ({d['event_id']})")
+
+
+@webhooks_cli.command("rotate-secret")
+def webhooks_rotate(subscription_id: str = typer.Argument(..., help="The subscription's id")) -> None:
+    """Rotate the signing secret; prints the new one alone on stdout (the old one signs too for the overlap)."""
+    from app.services import tokens as tokens_service
+    from app.services import webhooks as webhooks_service
+
+    sid = _subscription_id(subscription_id)
+    sub, secret = _webhooks_call(lambda s: webhooks_service.rotate_secret(s, tokens_service.CLI_ADMIN, sid))
+    err.print(f"rotated; the previous secret keeps signing until {sub['previous_secret_expires_at']}")
+    sys.stdout.write(secret + "\n")
+
+
+@webhooks_cli.command("deliveries")
+def webhooks_deliveries(
+    subscription_id: str = typer.Argument(..., help="The subscription's id"),
+    limit: int = typer.Option(50, "--limit", help="How many, newest first (1 to 200)"),
+) -> None:
+    """The delivery log of a subscription, newest first."""
+    from rich.table import Table
+
+    from app.services import tokens as tokens_service
+    from app.services import webhooks as webhooks_service
+
+    sid = _subscription_id(subscription_id)
+
+    async def fn(session: Any) -> list[dict[str, Any]]:
+        items, _ = await webhooks_service.list_deliveries(session, tokens_service.CLI_ADMIN, sid, limit=limit)
+        return items
+
+    table = Table("id", "event", "type", "attempt", "outcome", "status", "ms", "error")
+    for d in _webhooks_call(fn):
+        table.add_row(str(d["id"]), d["event_id"], d["event_type"], str(d["attempt"]), d["outcome"],
+                      str(d["status_code"] or ""), f"{d['duration_ms'] or 0:.1f}", (d["error"] or "")[:60])  # fmt: skip
+    Console(width=None if sys.stdout.isatty() else 240).print(table)
 
 
 def main() -> None:

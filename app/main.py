@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -25,6 +26,7 @@ from app.routers import (
     reference,
     search,
     tokens,
+    webhooks,
 )
 from app.settings import get_settings
 
@@ -38,15 +40,17 @@ COMPRESS_MIN_BYTES = 1024
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db.init_engine()
-    worker = None
-    if get_settings().run_inprocess_worker:  # development: publishing makes content searchable without `chm worker`
+    workers: list[Any] = []
+    if get_settings().run_inprocess_worker:  # development: search and webhooks work without `chm worker`
+        from app.exchange import webhooks as webhook_delivery
         from app.search.worker import start_default_worker
 
-        worker = await start_default_worker()
+        workers.append(await start_default_worker())
+        workers.append(await webhook_delivery.start_default_worker())
     try:
         yield
     finally:
-        if worker is not None:
+        for worker in workers:
             await worker.stop()
         await db.dispose_engine()
 
@@ -71,6 +75,7 @@ def create_app() -> FastAPI:
         cooperation.router,
         changes.router,
         search.router,
+        webhooks.router,
     ):
         app.include_router(router)
     app.include_router(graphql_router(settings), include_in_schema=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 REQUESTS = Counter("chm_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -19,6 +19,21 @@ SEARCH_LAG = Histogram(
     "From the write's commit (outbox row) to the engine's confirmation",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
+
+WEBHOOK_DELIVERIES = Counter(
+    "chm_webhook_deliveries_total", "Webhook delivery attempts by outcome", ["outcome"]
+)  # success | http_error | timeout | connection_error | refused
+WEBHOOK_LAG = Gauge(
+    "chm_webhook_lag_seconds",
+    "Age of the oldest public change not yet delivered, per active subscription",
+    ["subscription"],
+)
+WEBHOOK_LAG_SECONDS = Histogram(
+    "chm_webhook_delivery_lag_seconds",
+    "From the change-log entry to the receiver's acknowledgement",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600),
+)
+WEBHOOK_SUBSCRIPTIONS = Gauge("chm_webhook_subscriptions", "Webhook subscriptions by status", ["status"])
 
 
 def render() -> tuple[bytes, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import orjson
 import yaml
@@ -23,17 +23,18 @@ from app.auth.dependencies import get_principal, write_session
 from app.models.common import LANGS, LSTRING_MARK
 from app.models.cooperation import RequestStatus
 from app.models.decision import DecisionBody, DecisionStatus
+from app.models.derive import values
 from app.models.node import NodeStatus
 from app.models.problem import Problem
 from app.models.record import RecordStatus, RecordType
+from app.registry import FEED_KINDS, SEARCH_KINDS
 from app.routers.http import route_params
 from app.search.backend import FACETS
-from app.search.backend import KINDS as SEARCH_KINDS
-from app.services import changes as changes_service
 from app.services import cooperation as cooperation_service
 from app.services import decisions as decisions_service
 from app.services import nodes as nodes_service
 from app.services import records as records_service
+from app.services import webhooks as webhooks_service
 from app.settings import get_settings
 
 OVERRIDES = Path(__file__).resolve().parents[1] / "openapi-overrides.yaml"
@@ -57,10 +58,15 @@ OPERATION_IDS: dict[str, str] = {
     "delete_request": "deleteCooperationRequest",
     "status": "getSearchStatus",
     "whoami": "whoAmI",
+    "webhook_status": "getWebhookStatus",
+    "list_deliveries": "listWebhookDeliveries",
+    "redeliver": "redeliverWebhookDelivery",
+    "rotate_secret": "rotateWebhookSecret",
 }
 
 # Reads that refuse anonymous callers (every other read takes a token optionally: it widens what you see).
 TOKEN_REQUIRED_READS = frozenset({"listTokens", "getToken"})
+TOKEN_REQUIRED_TAGS = frozenset({"webhooks"})
 
 # The scope each write needs, by tag (the service's own constant) and where an operation differs.
 SCOPE_BY_TAG: dict[str, str] = {
@@ -69,6 +75,7 @@ SCOPE_BY_TAG: dict[str, str] = {
     "decisions": decisions_service.SCOPE,
     "cooperation": cooperation_service.SCOPE,
     "tokens": "tokens:write",
+    "webhooks": webhooks_service.SCOPE,
 }
 SCOPE_BY_OPERATION: dict[str, list[str]] = {
     "publishRecord": ["records:publish"],
@@ -79,17 +86,17 @@ SECRETARIAT_ONLY_TAGS = frozenset({"decisions"})
 
 # Enumerated query parameters, from the one definition each is validated against.
 PARAM_ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("listRecords", "type"): get_args(RecordType),
-    ("listRecords", "status"): get_args(RecordStatus),
+    ("listRecords", "type"): values(RecordType),
+    ("listRecords", "status"): values(RecordStatus),
     ("listRecords", "sort"): tuple(records_service.SORTS),
-    ("listNodes", "status"): get_args(NodeStatus),
+    ("listNodes", "status"): values(NodeStatus),
     ("listNodes", "sort"): tuple(nodes_service.SORTS),
-    ("listDecisions", "body"): get_args(DecisionBody),
-    ("listDecisions", "status"): get_args(DecisionStatus),
+    ("listDecisions", "body"): values(DecisionBody),
+    ("listDecisions", "status"): values(DecisionStatus),
     ("listDecisions", "sort"): tuple(decisions_service.SORTS),
-    ("listCooperationRequests", "status"): get_args(RequestStatus),
+    ("listCooperationRequests", "status"): values(RequestStatus),
     ("listCooperationRequests", "sort"): tuple(cooperation_service.SORTS),
-    ("listChanges", "kind"): changes_service.KINDS,
+    ("listChanges", "kind"): FEED_KINDS,
     ("search", "kind"): SEARCH_KINDS,
     ("search", "lang"): LANGS,
 }
@@ -163,7 +170,8 @@ def describe(route: Any) -> dict[str, Any]:
         statuses.add(422)
     if takes_token:
         statuses.add(401)
-    required = takes_token and (writes or op_id in TOKEN_REQUIRED_READS)
+    tags = [str(t) for t in route.tags]
+    required = takes_token and (writes or op_id in TOKEN_REQUIRED_READS or bool(TOKEN_REQUIRED_TAGS & set(tags)))
     if required:
         statuses.add(403)
     if path_params:
@@ -174,7 +182,6 @@ def describe(route: Any) -> dict[str, Any]:
         statuses.add(412)
     if has_body:
         statuses |= {413, 415}
-    tags = [str(t) for t in route.tags]
     if tags[:1] == ["records"] and path_params and not writes:
         statuses.add(410)
     if tags[:1] == ["search"]:

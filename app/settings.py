@@ -40,6 +40,18 @@ class Settings(BaseSettings):
     search_batch_size: int = Field(default=200, ge=1, le=5000, alias="CHM_SEARCH_BATCH_SIZE")
     search_poll_seconds: float = Field(default=2.0, gt=0, alias="CHM_SEARCH_POLL_SECONDS")
     search_max_attempts: int = Field(default=5, ge=1, alias="CHM_SEARCH_MAX_ATTEMPTS")
+    # Webhooks (see docs/webhooks.md). Private/loopback targets and plain http: development only unless set.
+    webhook_allow_private: bool | None = Field(default=None, alias="CHM_WEBHOOK_ALLOW_PRIVATE")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60, alias="CHM_WEBHOOK_TIMEOUT_SECONDS")
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0, alias="CHM_WEBHOOK_RETRY_BASE_SECONDS")
+    webhook_retry_max_seconds: float = Field(default=4 * 3600.0, gt=0, alias="CHM_WEBHOOK_RETRY_MAX_SECONDS")
+    webhook_disable_after_seconds: float = Field(default=3 * 86400.0, gt=0, alias="CHM_WEBHOOK_DISABLE_AFTER_SECONDS")
+    webhook_secret_overlap_seconds: float = Field(default=86400.0, ge=0, alias="CHM_WEBHOOK_SECRET_OVERLAP_SECONDS")
+    webhook_poll_seconds: float = Field(default=2.0, gt=0, alias="CHM_WEBHOOK_POLL_SECONDS")
+    webhook_concurrency: int = Field(default=16, ge=1, le=512, alias="CHM_WEBHOOK_CONCURRENCY")
+    webhook_stuck_after_seconds: float = Field(default=120.0, gt=0, alias="CHM_WEBHOOK_STUCK_AFTER_SECONDS")
+    webhook_max_per_owner: int = Field(default=100, ge=1, alias="CHM_WEBHOOK_MAX_PER_OWNER")
+    webhook_log_retention_days: int = Field(default=14, ge=1, alias="CHM_WEBHOOK_LOG_RETENTION_DAYS")
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -49,6 +61,11 @@ class Settings(BaseSettings):
                 raise ValueError("CHM_SECRET_KEY must be set to at least 32 random bytes in production")
         return self
 
+    def link_base_url(self) -> str:
+        """Where links made outside a request (webhook payloads) point: CHM_PUBLIC_URL, else the default
+        local address (a request's own links use the origin it came to)."""
+        return (self.public_base_url or "http://127.0.0.1:8000").rstrip("/")
+
     @property
     def is_development(self) -> bool:
         return self.chm_env != "production"
@@ -57,6 +74,11 @@ class Settings(BaseSettings):
     def run_inprocess_worker(self) -> bool:
         """Sync search from inside the API process: on by default in development only (tests start their own)."""
         return self.chm_env == "development" if self.inprocess_worker is None else self.inprocess_worker
+
+    @property
+    def webhook_private_targets(self) -> bool:
+        """Plain http and loopback/private webhook URLs: allowed in development (local receivers), never otherwise."""
+        return self.is_development if self.webhook_allow_private is None else self.webhook_allow_private
 
     @property
     def ide_enabled(self) -> bool:

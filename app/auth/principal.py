@@ -14,6 +14,7 @@ SCOPES: tuple[str, ...] = (
     "cooperation:write",
     "decisions:write",
     "tokens:write",
+    "webhooks:write",
     "admin",
 )
 

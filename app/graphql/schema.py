@@ -19,7 +19,7 @@ from strawberry.types.execution import ExecutionContext, ExecutionResult
 from app.graphql import errors as graphql_errors
 from app.graphql import limits
 from app.graphql.context import get_context
-from app.graphql.resolvers import cooperation, decisions, nodes, records, reference, search
+from app.graphql.resolvers import cooperation, decisions, nodes, records, reference, search, webhooks
 from app.graphql.types.common import DateTimeScalar, resolve_attr
 from app.settings import Settings
 
@@ -41,6 +41,9 @@ class Query:
     vocabulary = strawberry.field(resolver=reference.vocabulary)
     vocabularies = strawberry.field(resolver=reference.vocabularies)
     search = strawberry.field(resolver=search.search)
+    webhook_subscription = strawberry.field(resolver=webhooks.webhook_subscription)
+    webhook_subscriptions = strawberry.field(resolver=webhooks.webhook_subscriptions)
+    webhook_deliveries = strawberry.field(resolver=webhooks.webhook_deliveries)
 
 
 @strawberry.type(description="Writes: the same token, scopes and service checks as the REST API; one transaction each")
@@ -68,6 +71,12 @@ class Mutation:
     update_offer = strawberry.mutation(resolver=cooperation.update_offer)
     withdraw_offer = strawberry.mutation(resolver=cooperation.withdraw_offer)
     decide_offer = strawberry.mutation(resolver=cooperation.decide_offer)
+    create_webhook = strawberry.mutation(resolver=webhooks.create_webhook)
+    update_webhook = strawberry.mutation(resolver=webhooks.update_webhook)
+    delete_webhook = strawberry.mutation(resolver=webhooks.delete_webhook)
+    ping_webhook = strawberry.mutation(resolver=webhooks.ping_webhook)
+    redeliver_webhook = strawberry.mutation(resolver=webhooks.redeliver_webhook)
+    rotate_webhook_secret = strawberry.mutation(resolver=webhooks.rotate_webhook_secret)
 
 
 class Schema(strawberry.Schema):

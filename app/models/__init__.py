@@ -9,6 +9,7 @@ from app.models.node import NationalNode
 from app.models.party import Party, VocabularyTerm
 from app.models.record import Record, RecordDraft, RecordRevision
 from app.models.token import ApiToken, AuditEvent
+from app.models.webhook import WebhookDelivery, WebhookSubscription, WebhookWorkerBeat
 
 metadata = SQLModel.metadata
 
@@ -27,5 +28,8 @@ __all__ = [
     "RecordDraft",
     "RecordRevision",
     "VocabularyTerm",
+    "WebhookDelivery",
+    "WebhookSubscription",
+    "WebhookWorkerBeat",
     "metadata",
 ]

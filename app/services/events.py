@@ -19,6 +19,9 @@ OUTBOX = OutboxEntry.__table__  # type: ignore[attr-defined]
 # to seq N never later finds a smaller seq appear).
 CHANGE_LOG_LOCK = 0x43484D01
 OUTBOX_CHANNEL = "chm_outbox"
+# NOTIFY on every change-log append, payload the newest seq (delivered at commit): the webhook worker, response
+# caches and anything else that follows the change log listen here. The one notification path for changes.
+CHANGES_CHANNEL = "chm_changes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,10 @@ async def emit(session: Any, principal: Principal, events: list[Event]) -> None:
             [{"kind": e.kind, "entity_id": e.entity_id, "party": e.party, "op": e.op,
               "revision": e.after_revision, "public": e.public} for e in changes],
         )  # fmt: skip
+        # Under CHANGE_LOG_LOCK no one else appends, so max(seq) is this transaction's last entry (an index lookup).
+        await session.execute(
+            text("SELECT pg_notify(:c, (SELECT max(seq) FROM changes)::text)"), {"c": CHANGES_CHANNEL}
+        )
     outbox = [e for e in events if e.reindex]
     if outbox:
         await session.execute(insert(OUTBOX), [{"kind": e.kind, "entity_id": e.entity_id} for e in outbox])

@@ -1,4 +1,4 @@
-"""Readiness: database reachable, migrations at head."""
+"""Readiness: database reachable, migrations at head; a stuck webhook delivery worker is reported."""
 
 from __future__ import annotations
 
@@ -34,4 +34,13 @@ async def readiness(conn: AsyncConnection) -> dict[str, Any]:
     except Exception as exc:  # any failure here means "not ready", never a 500
         checks.setdefault("database", f"error: {type(exc).__name__}")
         checks["migrations"] = "unknown"
-    return {"ok": all(v == "ok" for v in checks.values()), "checks": checks}
+    ok = all(v == "ok" for v in checks.values())
+    try:
+        from app.services import webhooks
+
+        n, oldest = await webhooks.stuck(conn)
+        checks["webhook_delivery"] = "ok" if n == 0 else f"stuck: {n} subscription(s) waiting {oldest:.0f} s"
+    except Exception as exc:  # reported, never a 500
+        checks["webhook_delivery"] = f"unknown: {type(exc).__name__}"
+    # A stuck delivery worker is reported, not fatal: taking the API out of rotation would not deliver anything.
+    return {"ok": ok, "checks": checks}

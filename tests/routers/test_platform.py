@@ -13,7 +13,8 @@ pytestmark = pytest.mark.asyncio
 async def test_healthz_and_readyz(client):
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     r = await client.get("/readyz")
-    assert r.status_code == 200 and r.json()["checks"] == {"database": "ok", "migrations": "ok"}
+    assert r.status_code == 200
+    assert r.json()["checks"] == {"database": "ok", "migrations": "ok", "webhook_delivery": "ok"}
 
 
 async def test_readyz_reports_migrations_behind(client, engine):

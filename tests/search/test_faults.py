@@ -1,4 +1,6 @@
-"""The outbox survives crashes and outages: index = published set afterwards, latest revision wins."""
+"""The outbox survives crashes and outages: index = published set afterwards, latest revision wins. Every test
+runs on each backend: PostgreSQL, Meilisearch through the official client (the socket fake; also a real server
+when MEILI_URL is set)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,15 @@ from sqlalchemy import text
 
 from app import db
 from app.search import worker
-from app.search.postgres import PostgresBackend
+from app.search.backend import SearchBackend
 from app.services import record_writes
 from tests.search.fakes import Wrapped
 from tests.search.util import SEC, edit_and_publish, pending_outbox, publish_new, published_keys, published_revisions
+
+
+@pytest.fixture
+def backend(any_backend: SearchBackend) -> SearchBackend:
+    return any_backend
 
 
 class Crash(Exception):
@@ -31,7 +38,7 @@ async def _wait_for(predicate, timeout: float = 30.0) -> None:  # type: ignore[n
         await asyncio.sleep(0.05)
 
 
-async def test_crash_after_engine_before_commit_resends(backend: PostgresBackend) -> None:
+async def test_crash_after_engine_before_commit_resends(backend: SearchBackend) -> None:
     engine = Wrapped(backend)
     rid = await publish_new(title={"en": "Crash course in lichens"})
     with pytest.raises(Crash):
@@ -47,7 +54,7 @@ async def test_crash_after_engine_before_commit_resends(backend: PostgresBackend
     assert await backend.keys() == await published_keys()
 
 
-async def test_engine_down_during_1000_publishes(backend: PostgresBackend) -> None:
+async def test_engine_down_during_1000_publishes(backend: SearchBackend) -> None:
     engine = Wrapped(backend)
     engine.down = True
     w = worker.Worker(engine, batch_size=250, poll_interval=0.05, max_idle=0.2)
@@ -82,7 +89,7 @@ async def _drained() -> bool:
     return await pending_outbox() == 0
 
 
-async def test_two_workers_one_record_100_updates(backend: PostgresBackend) -> None:
+async def test_two_workers_one_record_100_updates(backend: SearchBackend) -> None:
     # One worker is slow between reading the record and the engine confirming; the other is fast. Without
     # per-entity ordering the slow one would overwrite the fast one's newer revision with the one it read earlier.
     slow, fast = Wrapped(backend, delay=0.3), Wrapped(backend)
@@ -105,7 +112,7 @@ async def test_two_workers_one_record_100_updates(backend: PostgresBackend) -> N
     assert doc is not None and doc["revision"] == 101 and doc["title"] == {"en": "Revision 101"}
 
 
-async def test_poisoned_row_is_parked_not_retried_forever(backend: PostgresBackend) -> None:
+async def test_poisoned_row_is_parked_not_retried_forever(backend: SearchBackend) -> None:
     async with db.transaction() as s:
         await s.execute(text("INSERT INTO search_outbox (kind, entity_id, parked) VALUES ('record', 'not-a-uuid', "
                              "false), ('widget', '00000000-0000-0000-0000-000000000000', false)"))  # fmt: skip
@@ -117,7 +124,7 @@ async def test_poisoned_row_is_parked_not_retried_forever(backend: PostgresBacke
     assert await backend.keys() == {f"record-{rid}"}
 
 
-async def test_status_hides_error_texts_from_all_but_the_secretariat(backend: PostgresBackend, client) -> None:  # type: ignore[no-untyped-def]
+async def test_status_hides_error_texts_from_all_but_the_secretariat(backend: SearchBackend, client) -> None:  # type: ignore[no-untyped-def]
     from tests.auth import bearer, token_for
 
     async with db.transaction() as s:
@@ -131,7 +138,7 @@ async def test_status_hides_error_texts_from_all_but_the_secretariat(backend: Po
     assert "malformed" in sec["last_error"]
 
 
-async def test_sync_lag_and_counts_reach_metrics(backend: PostgresBackend, client) -> None:  # type: ignore[no-untyped-def]
+async def test_sync_lag_and_counts_reach_metrics(backend: SearchBackend, client) -> None:  # type: ignore[no-untyped-def]
     def sample(body: str, name: str) -> float:
         line = next(x for x in body.splitlines() if x.startswith(name + " "))
         return float(line.split()[1])
