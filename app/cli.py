@@ -68,6 +68,13 @@ def migrate() -> None:
     err.print("[green]migrations at head[/green]")
 
 
+@cli.command("db-stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL of CHM_DATA_DIR if one was left running (after a `kill -9`)."""
+    pid = db.stop_embedded(get_settings().chm_data_dir.resolve())
+    err.print(f"[green]stopped PostgreSQL {pid}[/green]" if pid else "no embedded PostgreSQL running")
+
+
 @cli.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind"),

@@ -69,6 +69,30 @@ def forget_dead_handles(pgdata: Path) -> list[int]:
     return sorted(set(pids) - set(alive))
 
 
+def stop_embedded(data_dir: Path, *, timeout: float = 30.0) -> int | None:
+    """Stop an embedded PostgreSQL left running under `data_dir` (fast shutdown); its pid, or None."""
+    import signal
+    import time
+
+    import psutil
+
+    pgdata = data_dir / "pgdata"
+    pidfile = pgdata / "postmaster.pid"
+    if not pidfile.exists():
+        return None
+    pid = int(pidfile.read_text().split("\n", 1)[0])
+    if not psutil.pid_exists(pid):
+        return None
+    os.kill(pid, signal.SIGINT)  # PostgreSQL's "fast shutdown"
+    deadline = time.monotonic() + timeout
+    while psutil.pid_exists(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    handles = pgdata / ".handle_pids.json"
+    if handles.exists():
+        handles.write_bytes(b"[]")
+    return pid
+
+
 def resolve_database_url(settings: Settings | None = None) -> str:
     """The libpq URL to use: DATABASE_URL, or the embedded server's."""
     settings = settings or get_settings()
