@@ -35,6 +35,10 @@ from app.settings import get_settings
 add_compress_type("application/problem+json")
 add_compress_type("application/graphql-response+json")
 COMPRESS_MIN_BYTES = 1024
+# Cheap levels: on a 50-record page (55 KB) brotli 2 takes ~0.4 ms for 5x, gzip 1 ~0.6 ms for 4.3x; the
+# library defaults (4/4) cost about twice that for 5-10 % smaller bodies (bench/http_overhead.py).
+BROTLI_QUALITY = 2
+GZIP_LEVEL = 1
 
 
 @asynccontextmanager
@@ -79,7 +83,8 @@ def create_app() -> FastAPI:
     ):
         app.include_router(router)
     app.include_router(graphql_router(settings), include_in_schema=False)
-    app.add_middleware(CompressMiddleware, minimum_size=COMPRESS_MIN_BYTES, zstd=False)
+    app.add_middleware(CompressMiddleware, minimum_size=COMPRESS_MIN_BYTES, zstd=False, brotli_quality=BROTLI_QUALITY,
+                       gzip_level=GZIP_LEVEL)  # fmt: skip
     app.add_middleware(HttpMiddleware)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                        allow_headers=["*"], expose_headers=["ETag", "Link", "X-Request-ID", "Retry-After"])  # fmt: skip

@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from app.errors import UnknownParameter, UnsupportedMediaType
-from app.services.etags import etag_of, matches, render
+from app.services.etags import etag_of, matches, render, weak_etag_of
 from app.settings import get_settings
 
 JSON = "application/json"
@@ -84,7 +84,7 @@ def listing(
     """A page `{"items": [...], "next_cursor": ...}` with a `Link: <...>; rel="next"` header and a weak ETag
     (`If-None-Match` answers 304)."""
     body = render(model, {"items": items, "next_cursor": next_cursor}, trusted=trusted)
-    etag = "W/" + etag_of(body)
+    etag = weak_etag_of(body)
     headers = {"ETag": etag}
     if next_cursor:
         url = request.url.include_query_params(cursor=next_cursor)
