@@ -119,16 +119,22 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An engine tuned for the API: orjson for JSON columns, a warm pool, no pre-ping round trip."""
+def make_engine(url: str, *, pool_size: int = 10, settings: Settings | None = None) -> AsyncEngine:
+    """An engine tuned for the API: orjson for JSON columns, a warm pool, no pre-ping round trip; every
+    statement under `statement_timeout`, connects and pool waits bounded (so a dead database is a quick 503)."""
+    settings = settings or get_settings()
+    timeout_ms = settings.statement_timeout_ms
+    server_settings = {"application_name": "chm-api", "jit": "off", "statement_timeout": str(timeout_ms),
+                       "idle_in_transaction_session_timeout": str(max(timeout_ms * 4, 60_000))}  # fmt: skip
     engine = create_async_engine(
         to_asyncpg_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
+        pool_timeout=settings.db_pool_timeout,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
         pool_pre_ping=False,
-        connect_args={"server_settings": {"application_name": "chm-api", "jit": "off"}},
+        connect_args={"server_settings": server_settings, "timeout": settings.db_connect_timeout},
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -215,3 +221,72 @@ def migrate(url: str | None = None, revision: str = "head") -> None:
     from alembic import command
 
     command.upgrade(alembic_config(url or resolve_database_url()), revision)
+
+
+# --- failures of the database, as the client's answer ----------------------------------------------------
+
+RETRY_AFTER_SECONDS = 2
+_UNAVAILABLE_STATES = ("08", "53", "57P01", "57P02", "57P03", "58")  # connection, resources, shutdown, system
+_RETRY_STATES = ("40001", "40P01", "55P03")  # serialization failure, deadlock, lock not available
+_REJECTED_CLASSES = ("22", "23")  # data exception, integrity constraint violation
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    for err in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
+        state = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
+def as_app_error(exc: BaseException) -> Any:
+    """The AppError a database failure means for the client, or None when it is a bug (a 500).
+
+    Down, restarting, out of connections or the pool exhausted → 503 with Retry-After; a statement timeout →
+    503; a serialization failure or deadlock → 503 (retry); a value only the database refused (a data
+    exception, a constraint) → 422, a duplicate key → 409. Input rules live in the schemas; this is the last
+    guard so that whatever slips past them is still the client's 4xx, never a 500.
+    """
+    import asyncio
+
+    from sqlalchemy import exc as sa_exc
+
+    from app.errors import Conflict, Invalid, Unavailable
+
+    def unavailable(why: str) -> Unavailable:
+        return Unavailable(f"{why}; retry in {RETRY_AFTER_SECONDS} s", retry_after=RETRY_AFTER_SECONDS,
+                           dependency="database")  # fmt: skip
+
+    state = _sqlstate(exc)
+    if state is not None:
+        if state == "57014":
+            return unavailable("the database statement took too long and was cancelled (statement timeout)")
+        if state.startswith(_UNAVAILABLE_STATES):
+            return unavailable("the database is unavailable")
+        if state in _RETRY_STATES:
+            return unavailable("the database could not serialize this write with a concurrent one")
+        if state == "23505":
+            return Conflict("a concurrent or earlier write already holds this unique key; read it and retry")
+        if state.startswith(_REJECTED_CLASSES):
+            return Invalid(f"the database refused a value in this request (SQLSTATE {state})", sqlstate=state)
+    if isinstance(exc, sa_exc.TimeoutError | TimeoutError | asyncio.TimeoutError | ConnectionError):
+        return unavailable("the database is unavailable (no connection within the timeout)")
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError | sa_exc.OperationalError):
+            return unavailable("the database connection was lost")
+        if "invalid input for query argument" in str(exc.orig):  # asyncpg refused a bind value (e.g. int32)
+            return Invalid("a value in this request is out of range for the database")
+    import asyncpg
+
+    if isinstance(exc, asyncpg.exceptions.DataError):  # a bind value asyncpg cannot encode
+        return Invalid("a value in this request is out of range for the database")
+    if isinstance(exc, asyncpg.exceptions.InterfaceError):  # "connection is closed" and kin
+        return unavailable("the database connection was lost")
+    if isinstance(exc, OSError):  # connection refused or reset while connecting
+        return unavailable("the database is unreachable")
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, sa_exc.StatementError) and cause is not None and cause is not exc:
+        return as_app_error(cause)
+    if isinstance(exc, UnicodeEncodeError):
+        return Invalid("text must be valid Unicode (an unpaired surrogate such as \\ud800 is not)")
+    return None

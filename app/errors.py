@@ -109,3 +109,11 @@ class UnsupportedMediaType(AppError):
     status = 415
     code = "UNSUPPORTED_MEDIA_TYPE"
     title = "Unsupported media type"
+
+
+class Unavailable(AppError):
+    """A part the request needs (the database) is down or too slow: retry later."""
+
+    status = 503
+    code = "UNAVAILABLE"
+    title = "Service unavailable"

@@ -12,7 +12,7 @@ from starlette_compress import CompressMiddleware, add_compress_type
 
 from app import __version__, db, openapi, problems
 from app.graphql.schema import graphql_router
-from app.middleware import HttpMiddleware, RateLimitMiddleware, RequestIdMiddleware
+from app.middleware import EdgeMiddleware, HttpMiddleware, RateLimitMiddleware, RequestIdMiddleware
 from app.routers import (
     changes,
     cooperation,
@@ -22,6 +22,7 @@ from app.routers import (
     home,
     http,
     nodes,
+    opportunities,
     records,
     reference,
     search,
@@ -77,6 +78,7 @@ def create_app() -> FastAPI:
         nodes.router,
         decisions.router,
         cooperation.router,
+        opportunities.router,
         changes.router,
         search.router,
         webhooks.router,
@@ -90,6 +92,9 @@ def create_app() -> FastAPI:
                        allow_headers=["*"], expose_headers=["ETag", "Link", "X-Request-ID", "Retry-After"])  # fmt: skip
     if settings.rate_limit_per_minute > 0:
         app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes,
+                       max_bulk_bytes=settings.max_bulk_body_bytes,
+                       max_header_bytes=settings.max_header_bytes)  # fmt: skip
     app.add_middleware(RequestIdMiddleware)
     return app
 

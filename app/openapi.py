@@ -19,7 +19,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from app.auth.dependencies import get_principal, write_session
+from app.auth.dependencies import get_principal, read_conn, write_session
 from app.models.common import LANGS, LSTRING_MARK
 from app.models.cooperation import RequestStatus
 from app.models.decision import DecisionBody, DecisionStatus
@@ -116,7 +116,8 @@ PROBLEMS: dict[int, str] = {
     415: "The body is not `application/json`",
     422: "Invalid input; `errors[]` locates each fault",
     429: "Too many requests; retry after `Retry-After` seconds",
-    503: "A backing service is unavailable; retry after `Retry-After` seconds",
+    431: "The request headers are too large",
+    503: "The database (or, for search, the search engine) is unavailable or too slow; retry after `Retry-After`",
 }
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
 
@@ -165,7 +166,7 @@ def describe(route: Any) -> dict[str, Any]:
     has_body = bool(route.body_field)
     has_params = bool(path_params or has_body or list(route_params(route.dependant, "query_params")) or headers)
 
-    statuses = {400, 429}
+    statuses = {400, 429, 431}
     if has_params:
         statuses.add(422)
     if takes_token:
@@ -184,7 +185,7 @@ def describe(route: Any) -> dict[str, Any]:
         statuses |= {413, 415}
     if tags[:1] == ["records"] and path_params and not writes:
         statuses.add(410)
-    if tags[:1] == ["search"]:
+    if tags[:1] == ["search"] or calls & {read_conn, write_session}:
         statuses.add(503)
 
     scopes: list[str] = []

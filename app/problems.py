@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
-import math
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import iter_route_contexts
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app import db
 from app.errors import AppError
+from app.models.common import echo, encodable
 
 log = logging.getLogger("chm.errors")
 PROBLEM = "application/problem+json"
@@ -26,6 +29,11 @@ EXTRA_PROBLEMS: dict[str, tuple[int, str, str]] = {
         405,
         "Method not allowed",
         "The path exists but does not take this method; the `Allow` header lists those it takes.",
+    ),
+    "HEADERS_TOO_LARGE": (
+        431,
+        "Request header fields too large",
+        "The request's headers (cookies, tokens, custom headers) add up to more than the limit.",
     ),
     "RATE_LIMITED": (429, "Too many requests", "Too many requests from this caller: wait `Retry-After` seconds."),
     "INTERNAL": (
@@ -80,29 +88,19 @@ def problem(status: int, detail: str, *, title: str | None = None, type_: str | 
         "detail": detail,
     }
     body.update({k: v for k, v in extra.items() if v is not None})
-    return Response(
-        orjson.dumps(body, default=str, option=orjson.OPT_UTC_Z),
-        status_code=status,
-        media_type=PROBLEM,
-        headers=headers,
-    )
-
-
-def _echoable(value: Any) -> bool:
-    """A scalar worth echoing back that JSON (and every client) can hold exactly."""
-    if isinstance(value, bool | str):
-        return not isinstance(value, str) or len(value) <= 1000
-    if isinstance(value, int):
-        return abs(value) < 2**53
-    return isinstance(value, float) and math.isfinite(value)
+    try:
+        raw = orjson.dumps(body, default=str, option=orjson.OPT_UTC_Z)
+    except TypeError:  # an unpaired surrogate or a >64-bit integer somewhere in what the client sent
+        raw = orjson.dumps(encodable(body), default=str, option=orjson.OPT_UTC_Z)
+    return Response(raw, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 def _clean_errors(errors: Any) -> list[dict[str, Any]]:
     out = []
     for err in errors:
         item = {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
-        if "input" in err and err.get("type") not in ("missing",) and _echoable(err["input"]):
-            item["input"] = err["input"]
+        if "input" in err and err.get("type") not in ("missing",) and (value := echo(err["input"])) is not None:
+            item["input"] = value
         out.append(item)
     return out
 
@@ -138,6 +136,19 @@ def install(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(allowed_methods(request))
         return problem(exc.status_code, detail, headers=headers or None, type_=type_uri(code) if code else None,
                        code=code)  # fmt: skip
+
+    async def database_error(request: Request, exc: Exception) -> Response:
+        mapped = db.as_app_error(exc)
+        if mapped is None:
+            return await unexpected(request, exc)
+        if mapped.status >= 500:
+            log.warning("%s on %s %s: %s", mapped.code, request.method, request.url.path, exc.__class__.__name__)
+        return await app_error(request, mapped)
+
+    # Handled here (not by the catch-all), so the response goes out normally: the connection stays usable
+    # and metrics see the real status.
+    for cls in (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, UnicodeError):
+        app.add_exception_handler(cls, database_error)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

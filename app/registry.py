@@ -36,7 +36,9 @@ from sqlmodel import SQLModel
 from app.auth.principal import SCOPES
 from app.models.cooperation import CooperationOffer, CooperationRequest, OfferPublic, RequestPublic
 from app.models.decision import Decision, DecisionParagraph, DecisionPublic
+from app.models.matching import AnnouncedMatch, CooperationMatch
 from app.models.node import NationalNode, NodePublic
+from app.models.opportunity import Opportunity, OpportunityPublic
 from app.models.record import Record, RecordPublic
 from app.search import documents
 from app.search.backend import Document
@@ -170,6 +172,23 @@ _ENTITIES: tuple[Entity, ...] = (
         service="app.services.cooperation",
         reindexes=("cooperation-request", "request_id"),
         description="an offer on a cooperation request (searchable as part of its request)",
+    ),
+    Entity(
+        kind="opportunity",
+        model=Opportunity,
+        public=OpportunityPublic,
+        scopes=("cooperation:write",),
+        service="app.services.opportunities",
+        search=SearchSource(document=documents.opportunity_document, columns=tuple(OpportunityPublic.model_fields)),
+        description="support on offer, not yet tied to a request (a Bio-Bridge opportunity)",
+    ),
+    Entity(
+        kind="cooperation-match",
+        model=CooperationMatch,
+        public=AnnouncedMatch,
+        scopes=("cooperation:write",),  # written by publishing an opportunity
+        service="app.services.matchmaking",
+        description="a match announced when an opportunity was published (webhook event cooperation.match)",
     ),
 )
 

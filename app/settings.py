@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     cache_max_age: int = Field(default=60, ge=0, alias="CHM_CACHE_MAX_AGE")  # anonymous reads, seconds
     rate_limit_per_minute: int = Field(default=600, alias="CHM_RATE_LIMIT_PER_MINUTE")
     db_pool_size: int = Field(default=20, alias="CHM_DB_POOL_SIZE")
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, alias="CHM_MAX_BODY_BYTES")
+    max_bulk_body_bytes: int = Field(default=10 << 20, ge=1024, alias="CHM_MAX_BULK_BODY_BYTES")
+    max_header_bytes: int = Field(default=16 << 10, ge=1024, alias="CHM_MAX_HEADER_BYTES")
+    statement_timeout_ms: int = Field(default=15_000, ge=0, alias="CHM_STATEMENT_TIMEOUT_MS")
+    db_connect_timeout: float = Field(default=5.0, gt=0, alias="CHM_DB_CONNECT_TIMEOUT")
+    db_pool_timeout: float = Field(default=5.0, gt=0, alias="CHM_DB_POOL_TIMEOUT")
     log_level: str = Field(default="INFO", alias="CHM_LOG_LEVEL")
     inprocess_worker: bool | None = Field(default=None, alias="CHM_INPROCESS_WORKER")
     search_candidates: int = Field(default=1100, ge=1100, alias="CHM_SEARCH_CANDIDATES")

@@ -308,7 +308,8 @@ def _check_lstring(value: Any, where: str, required: bool = True) -> None:
 
 
 EXPECTED_VOCABS: dict[str, list[str] | None] = {
-    "gbf-targets": [f"GBF-TARGET-{i:02d}" for i in range(1, 24)],
+    # The four goals of the Kunming-Montreal framework above its 23 targets (each target names its `broader` goal).
+    "gbf-targets": [f"GBF-GOAL-{g}" for g in "ABCD"] + [f"GBF-TARGET-{i:02d}" for i in range(1, 24)],
     "aichi-targets": [f"AICHI-TARGET-{i:02d}" for i in range(1, 21)],
     "cbd-subjects": None,
     "record-types": [
@@ -356,6 +357,27 @@ RECORD_TYPE_ABBR = {
 }
 
 
+HIERARCHIES = ("gbf-targets", "cbd-subjects")
+
+
+def _check_hierarchy(name: str, items: list[dict[str, Any]]) -> None:
+    """`broader` names terms of the same vocabulary, never in a cycle; aliases are unique."""
+    broader = {item["code"]: item.get("broader", []) for item in items}
+    aliases = [a for item in items for a in item.get("aliases", [])]
+    assert len(aliases) == len(set(aliases)) and not set(aliases) & set(broader), f"{name}: bad aliases"
+    for code, parents in broader.items():
+        assert all(p in broader for p in parents), f"{name}/{code}: unknown broader {parents}"
+        seen, queue = {code}, list(parents)
+        while queue:
+            parent = queue.pop()
+            assert parent not in seen, f"{name}/{code}: broader cycle"
+            seen.add(parent)
+            queue.extend(broader[parent])
+    for item in items:
+        if item["code"].startswith("GBF-TARGET-"):
+            assert len(item.get("broader", [])) == 1 and item["broader"][0].startswith("GBF-GOAL-"), item["code"]
+
+
 def check_vocabularies(vocabs: dict[str, list[dict[str, Any]]]) -> dict[str, set[str]]:
     assert set(vocabs) == set(EXPECTED_VOCABS), sorted(set(vocabs) ^ set(EXPECTED_VOCABS))
     codes: dict[str, set[str]] = {}
@@ -370,12 +392,15 @@ def check_vocabularies(vocabs: dict[str, list[dict[str, Any]]]) -> dict[str, set
             _check_lstring(item.get("title"), f"{where}.title")
             _check_lstring(item.get("description"), f"{where}.description", required=False)
             allowed = {"code", "title", "description"} | ({"abbr"} if name == "record-types" else set())
+            allowed |= {"broader", "aliases"} if name in HIERARCHIES else set()
             assert set(item) <= allowed, f"{where}: unexpected keys {sorted(set(item) - allowed)}"
         codes[name] = set(seen)
-    assert len(vocabs["gbf-targets"]) == 23
+    assert len(vocabs["gbf-targets"]) == 4 + 23
     assert len(vocabs["aichi-targets"]) == 20
     subjects = vocabs["cbd-subjects"]
-    assert 25 <= len(subjects) <= 35, f"{len(subjects)} subjects"
+    assert 25 <= len(subjects) <= 40, f"{len(subjects)} subjects"
+    for name in HIERARCHIES:
+        _check_hierarchy(name, vocabs[name])
     for item in subjects:
         assert SLUG_RE.match(item["code"]), item["code"]
     for item in vocabs["record-types"]:

@@ -27,8 +27,16 @@ def test_entity_entry_resolves(entity: registry.Entity) -> None:
 
 
 def test_kind_lists_come_from_the_registry() -> None:
-    assert registry.FEED_KINDS == ("record", "node", "decision", "cooperation-request", "offer")
-    assert registry.SEARCH_KINDS == ("record", "node", "decision", "cooperation-request")
+    assert registry.FEED_KINDS == (
+        "record",
+        "node",
+        "decision",
+        "cooperation-request",
+        "offer",
+        "opportunity",
+        "cooperation-match",
+    )
+    assert registry.SEARCH_KINDS == ("record", "node", "decision", "cooperation-request", "opportunity")
     offer = registry.searchable("offer")
     assert offer is not None and offer.kind == "cooperation-request"
     assert registry.searchable("token") is None

@@ -137,6 +137,18 @@ async def _offers(conn: Any, changes: list[Any]) -> Extra:
     return {str(r.id): {"path": f"/api/v1/cooperation-requests/{r.request_id}/offers/{r.id}"} for r in rows}
 
 
+async def _matches(conn: Any, changes: list[Any]) -> Extra:
+    rows = await conn.execute(
+        text(
+            "SELECT id, request_id, opportunity_id, score FROM cooperation_matches WHERE id = ANY(CAST(:ids AS uuid[]))"
+        ),
+        {"ids": _uuids([c.entity_id for c in changes])},
+    )
+    return {str(r.id): {"path": f"/api/v1/cooperation-requests/{r.request_id}/matches",
+                        "data": {"request_id": str(r.request_id), "opportunity_id": str(r.opportunity_id),
+                                 "score": r.score}} for r in rows}  # fmt: skip
+
+
 def _by_id(prefix: str) -> Loader:
     async def load(conn: Any, changes: list[Any]) -> Extra:
         return {c.entity_id: {"path": f"{prefix}/{c.entity_id}"} for c in changes}
@@ -151,6 +163,8 @@ LOADERS: dict[str, Loader] = {
     "node": _by_id("/api/v1/nodes"),
     "cooperation-request": _by_id("/api/v1/cooperation-requests"),
     "offer": _offers,
+    "opportunity": _by_id("/api/v1/opportunities"),
+    "cooperation-match": _matches,  # data: the request, the opportunity and the score
 }
 
 
@@ -211,6 +225,7 @@ async def build_events(conn: Any, changes: list[Any], *, base_url: str, cache: P
             path = found.get("path")
             data = {"seq": c.seq, "kind": c.kind, "id": c.entity_id, "uid": uid, "party": c.party,
                     "revision": c.revision, "url": base_url + path if path else None}  # fmt: skip
+            data.update(found.get("data") or {})
             body = orjson.dumps({"type": etype, "timestamp": _iso(c.at), "data": data})
             event = Event(c.seq, event_id(c.seq), etype, body)
         out[c.seq] = event

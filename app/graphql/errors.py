@@ -4,13 +4,16 @@ anything unexpected is logged and masked."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, TypeVar
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from pydantic import BaseModel, ValidationError
 from strawberry.types.execution import ExecutionContext
 
+from app import db
 from app.errors import AppError, Invalid
+from app.models.common import echo
 
 log = logging.getLogger("chm.graphql")
 M = TypeVar("M", bound=BaseModel)
@@ -21,9 +24,13 @@ def field_errors(exc: ValidationError, prefix: tuple[str | int, ...] = ("body",)
     """Pydantic errors as the REST API reports them (`loc` starts with `body`)."""
     out = []
     for err in exc.errors():
-        item = {"loc": [*prefix, *err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type", "")}
-        if err.get("type") != "missing" and isinstance(err.get("input"), str | int | float):
-            item["input"] = err["input"]
+        item: dict[str, Any] = {
+            "loc": [*prefix, *err.get("loc", ())],
+            "msg": err.get("msg", ""),
+            "type": err.get("type", ""),
+        }
+        if err.get("type") != "missing" and (value := echo(err.get("input"))) is not None:
+            item["input"] = value
         out.append(item)
     return out
 
@@ -61,6 +68,8 @@ def to_client(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, ValidationError):
         original = invalid(original)
+    elif original is not None and not isinstance(original, AppError | GraphQLError):
+        original = db.as_app_error(original) or original  # database down, timeout, duplicate key ...
     if isinstance(original, AppError):
         extensions: dict[str, Any] = {"code": original.code, **original.extra}
         if original.errors:
@@ -80,9 +89,24 @@ def log_unexpected(errors: list[GraphQLError], execution_context: ExecutionConte
         original = error.original_error
         if isinstance(original, AppError | ValidationError) or _client_error(error):
             continue
+        if original is not None and db.as_app_error(original) is not None:
+            log.warning("GraphQL database failure at %s: %s", error.path, type(original).__name__)
+            continue
         log.error("unexpected GraphQL error at %s", error.path, exc_info=original or error)
 
 
-def map_errors(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
-    """Every error of a result as the client sees it (applied once, where the HTTP response is built)."""
-    return [to_client(e) for e in errors] if errors else errors
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
+def _without_suggestion(error: GraphQLError) -> GraphQLError:
+    message = _SUGGESTION.sub("", error.message)
+    return error if message == error.message else _with(error, message, dict(error.extensions or {}))
+
+
+def map_errors(errors: list[GraphQLError] | None, *, suggestions: bool = True) -> list[GraphQLError] | None:
+    """Every error of a result as the client sees it (applied once, where the HTTP response is built);
+    without `suggestions` (introspection off) "Did you mean ...?" hints, which reveal the schema, are cut."""
+    if not errors:
+        return errors
+    mapped = [to_client(e) for e in errors]
+    return mapped if suggestions else [_without_suggestion(e) for e in mapped]

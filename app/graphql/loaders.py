@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from app.services import cooperation, decisions, nodes, records, reference
+from app.services import cooperation, decisions, nodes, opportunities, records, reference
 
 if TYPE_CHECKING:
     from app.graphql.context import Context
@@ -60,6 +60,11 @@ class Loaders:
     def party_requests(self) -> DataLoader[str, list[Row]]:
         principal = self._context.principal
         return self._loader(lambda conn, keys: cooperation.requests_for_parties(conn, principal, keys))
+
+    @cached_property
+    def party_opportunities(self) -> DataLoader[str, list[Row]]:
+        principal = self._context.principal
+        return self._loader(lambda conn, keys: opportunities.opportunities_for_parties(conn, principal, keys))
 
     @cached_property
     def request_offers(self) -> DataLoader[uuid.UUID, list[Row]]:

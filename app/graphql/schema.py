@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import strawberry
 from graphql import GraphQLError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from strawberry.fastapi import GraphQLRouter
@@ -19,7 +20,7 @@ from strawberry.types.execution import ExecutionContext, ExecutionResult
 from app.graphql import errors as graphql_errors
 from app.graphql import limits
 from app.graphql.context import get_context
-from app.graphql.resolvers import cooperation, decisions, nodes, records, reference, search, webhooks
+from app.graphql.resolvers import cooperation, decisions, nodes, opportunities, records, reference, search, webhooks
 from app.graphql.types.common import DateTimeScalar, resolve_attr
 from app.settings import Settings
 
@@ -36,6 +37,8 @@ class Query:
     decisions = strawberry.field(resolver=decisions.decisions)
     cooperation_request = strawberry.field(resolver=cooperation.cooperation_request)
     cooperation_requests = strawberry.field(resolver=cooperation.cooperation_requests)
+    opportunity = strawberry.field(resolver=opportunities.opportunity)
+    opportunities = strawberry.field(resolver=opportunities.opportunities)
     party = strawberry.field(resolver=reference.party)
     parties = strawberry.field(resolver=reference.parties)
     vocabulary = strawberry.field(resolver=reference.vocabulary)
@@ -71,6 +74,10 @@ class Mutation:
     update_offer = strawberry.mutation(resolver=cooperation.update_offer)
     withdraw_offer = strawberry.mutation(resolver=cooperation.withdraw_offer)
     decide_offer = strawberry.mutation(resolver=cooperation.decide_offer)
+    create_opportunity = strawberry.mutation(resolver=opportunities.create_opportunity)
+    update_opportunity = strawberry.mutation(resolver=opportunities.update_opportunity)
+    replace_opportunity = strawberry.mutation(resolver=opportunities.replace_opportunity)
+    delete_opportunity = strawberry.mutation(resolver=opportunities.delete_opportunity)
     create_webhook = strawberry.mutation(resolver=webhooks.create_webhook)
     update_webhook = strawberry.mutation(resolver=webhooks.update_webhook)
     delete_webhook = strawberry.mutation(resolver=webhooks.delete_webhook)
@@ -101,8 +108,10 @@ def build_schema(*, introspection: bool) -> Schema:
 class Router(GraphQLRouter[Any, None]):
     """orjson in and out; domain errors mapped and unexpected ones masked on every result."""
 
+    suggestions = True
+
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
-        result.errors = graphql_errors.map_errors(result.errors)
+        result.errors = graphql_errors.map_errors(result.errors, suggestions=self.suggestions)
         return await super().process_result(request, result)
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
@@ -116,9 +125,20 @@ class Router(GraphQLRouter[Any, None]):
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
 
+    async def parse_http_body(self, request: Any) -> Any:
+        """The request, with the document size checked before it is parsed (variables may be large: bulk)."""
+        data = await super().parse_http_body(request)
+        for item in data if isinstance(data, list) else [data]:
+            if item.query is not None and len(item.query) > limits.MAX_DOCUMENT_CHARS:
+                raise HTTPException(413, f"the GraphQL document is {len(item.query)} characters; the limit is "
+                                         f"{limits.MAX_DOCUMENT_CHARS} (send data in variables)")  # fmt: skip
+        return data
+
 
 def graphql_router(settings: Settings) -> GraphQLRouter[Any, None]:
     """The `/graphql` router; query batching stays off."""
     schema = build_schema(introspection=settings.introspection_enabled)
-    return Router(schema, path="/graphql", context_getter=get_context, include_in_schema=False,
-                  graphql_ide="graphiql" if settings.ide_enabled else None)  # fmt: skip
+    router = Router(schema, path="/graphql", context_getter=get_context, include_in_schema=False,
+                    graphql_ide="graphiql" if settings.ide_enabled else None)  # fmt: skip
+    router.suggestions = settings.introspection_enabled
+    return router

@@ -8,11 +8,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PField
-from sqlalchemy import Column, ForeignKey, Index
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import Column, Computed, ForeignKey, Index
+from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import Contact, LString, LStringOut, created_col, jsonb, text_array
+from app.models.common import BoundedDate, Contact, LString, LStringOut, SafeStr, Term, created_col, jsonb, text_array
 from app.models.derive import check_in, values
 
 RequestStatus = Literal["open", "in-discussion", "matched", "closed"]
@@ -30,6 +30,7 @@ class CooperationRequest(SQLModel, table=True):
         Index("ix_requests_status_updated", "status", "updated_at", "id"),
         Index("ix_requests_subjects", "subjects", postgresql_using="gin"),
         Index("ix_requests_gbf_targets", "gbf_targets", postgresql_using="gin"),
+        Index("ix_requests_match_tsv", "match_tsv", postgresql_using="gin"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(UUID(as_uuid=True), primary_key=True))
@@ -47,6 +48,11 @@ class CooperationRequest(SQLModel, table=True):
     status: str = Field(default="open", max_length=16)
     created_at: datetime = Field(sa_column=created_col())
     updated_at: datetime = Field(sa_column=created_col())
+    # What matchmaking compares (migration 0012); never part of a public schema.
+    match_tsv: Any = Field(
+        default=None, sa_column=Column(TSVECTOR, Computed("public.chm_match_tsv(title, problem, objectives)",
+                                                          persisted=True))
+    )  # fmt: skip
 
 
 class CooperationOffer(SQLModel, table=True):
@@ -68,20 +74,24 @@ class CooperationOffer(SQLModel, table=True):
     status: str = Field(default="proposed", max_length=16)
     created_at: datetime = Field(sa_column=created_col())
     updated_at: datetime = Field(sa_column=created_col())
+    match_tsv: Any = Field(
+        default=None, sa_column=Column(TSVECTOR, Computed("public.chm_match_tsv(description, NULL, NULL)",
+                                                          persisted=True))
+    )  # fmt: skip
 
 
 class RequestCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    party: str | None = PField(default=None, min_length=2, max_length=2)
+    party: SafeStr | None = PField(default=None, min_length=2, max_length=2)
     title: LString
     problem: LString | None = None
     objectives: LString | None = None
-    assistance_types: list[str] = PField(default_factory=list, max_length=20)
-    subjects: list[str] = PField(default_factory=list, max_length=100)
-    gbf_targets: list[str] = PField(default_factory=list, max_length=23)
-    countries: list[str] = PField(default_factory=list, max_length=300)
-    start_date: date | None = None
-    end_date: date | None = None
+    assistance_types: list[Term] = PField(default_factory=list, max_length=20)
+    subjects: list[Term] = PField(default_factory=list, max_length=100)
+    gbf_targets: list[Term] = PField(default_factory=list, max_length=23)
+    countries: list[Term] = PField(default_factory=list, max_length=300)
+    start_date: BoundedDate | None = None
+    end_date: BoundedDate | None = None
     contact: Contact | None = None
     status: RequestStatus = "open"
 
@@ -97,12 +107,12 @@ class RequestUpdate(BaseModel):
     title: LString | None = None
     problem: LString | None = None
     objectives: LString | None = None
-    assistance_types: list[str] | None = PField(default=None, max_length=20)
-    subjects: list[str] | None = PField(default=None, max_length=100)
-    gbf_targets: list[str] | None = PField(default=None, max_length=23)
-    countries: list[str] | None = PField(default=None, max_length=300)
-    start_date: date | None = None
-    end_date: date | None = None
+    assistance_types: list[Term] | None = PField(default=None, max_length=20)
+    subjects: list[Term] | None = PField(default=None, max_length=100)
+    gbf_targets: list[Term] | None = PField(default=None, max_length=23)
+    countries: list[Term] | None = PField(default=None, max_length=300)
+    start_date: BoundedDate | None = None
+    end_date: BoundedDate | None = None
     contact: Contact | None = None
     status: RequestStatus | None = None
 
@@ -116,7 +126,7 @@ class RequestUpdate(BaseModel):
 
 class OfferCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    provider_organization: str | None = PField(default=None, max_length=500)
+    provider_organization: SafeStr | None = PField(default=None, max_length=500)
     description: LString
     contact: Contact | None = None
 
@@ -125,7 +135,7 @@ class OfferUpdate(BaseModel):
     """What the offering Party may change on its own proposed offer."""
 
     model_config = ConfigDict(extra="forbid")
-    provider_organization: str | None = PField(default=None, max_length=500)
+    provider_organization: SafeStr | None = PField(default=None, max_length=500)
     description: LString | None = None
     contact: Contact | None = None
 

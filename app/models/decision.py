@@ -12,7 +12,7 @@ from sqlalchemy import Column, ForeignKey, Index, Integer
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import LString, LStringOut, created_col, jsonb, text_array
+from app.models.common import BoundedDate, Int32, LString, LStringOut, SafeStr, Term, created_col, jsonb, text_array
 from app.models.derive import check_in, values
 
 DecisionBody = Literal["COP", "CP-MOP", "NP-MOP"]
@@ -69,50 +69,50 @@ class DecisionParagraph(SQLModel, table=True):
 
 class Meeting(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: str = PField(max_length=32)
-    place: str | None = PField(default=None, max_length=200)
-    start: date | None = None
-    end: date | None = None
+    code: SafeStr = PField(max_length=32)
+    place: SafeStr | None = PField(default=None, max_length=200)
+    start: BoundedDate | None = None
+    end: BoundedDate | None = None
 
 
 class ParagraphIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    number: str | None = PField(default=None, max_length=32)
-    section: str | None = PField(default=None, max_length=200)
+    number: SafeStr | None = PField(default=None, max_length=32)
+    section: SafeStr | None = PField(default=None, max_length=200)
     type: ParagraphType = "operative"
     text: LString
-    actors: list[str] = PField(default_factory=list, max_length=50)
+    actors: list[Term] = PField(default_factory=list, max_length=50)
     status: DecisionStatus | None = None
 
 
 class DecisionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: str = PField(pattern=r"^(COP|CP-MOP|NP-MOP)-\d{1,2}-\d{1,3}$", examples=["COP-15-4"])
-    symbol: str = PField(max_length=64, examples=["CBD/COP/DEC/15/4"])
+    code: SafeStr = PField(pattern=r"^(COP|CP-MOP|NP-MOP)-\d{1,2}-\d{1,3}$", examples=["COP-15-4"])
+    symbol: SafeStr = PField(max_length=64, examples=["CBD/COP/DEC/15/4"])
     body: DecisionBody
-    session: int = PField(ge=1, le=99)
-    number: int = PField(ge=1, le=999)
+    session: Int32 = PField(ge=1, le=99)
+    number: Int32 = PField(ge=1, le=999)
     title: LString
     meeting: Meeting | None = None
-    adopted_on: date | None = None
+    adopted_on: BoundedDate | None = None
     status: DecisionStatus = "active"
-    subjects: list[str] = PField(default_factory=list)
-    gbf_targets: list[str] = PField(default_factory=list)
-    aichi_targets: list[str] = PField(default_factory=list)
+    subjects: list[Term] = PField(default_factory=list)
+    gbf_targets: list[Term] = PField(default_factory=list)
+    aichi_targets: list[Term] = PField(default_factory=list)
     url: HttpUrl | None = None
     paragraphs: list[ParagraphIn] = PField(default_factory=list, max_length=2000)
 
 
 class DecisionUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    symbol: str | None = PField(default=None, max_length=64)
+    symbol: SafeStr | None = PField(default=None, max_length=64)
     title: LString | None = None
     meeting: Meeting | None = None
-    adopted_on: date | None = None
+    adopted_on: BoundedDate | None = None
     status: DecisionStatus | None = None
-    subjects: list[str] | None = None
-    gbf_targets: list[str] | None = None
-    aichi_targets: list[str] | None = None
+    subjects: list[Term] | None = None
+    gbf_targets: list[Term] | None = None
+    aichi_targets: list[Term] | None = None
     url: HttpUrl | None = None
     paragraphs: list[ParagraphIn] | None = PField(default=None, max_length=2000)
 

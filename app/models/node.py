@@ -12,7 +12,7 @@ from sqlalchemy import Column, Index
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import Contact, Lang, LString, LStringOut, created_col, jsonb, text_array
+from app.models.common import Contact, Lang, LString, LStringOut, SafeStr, created_col, jsonb, text_array
 from app.models.derive import check_in, values
 
 NodeStatus = Literal["active", "in-development", "inactive"]
@@ -44,13 +44,13 @@ class NationalNode(SQLModel, table=True):
 
 class NodeCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    party: str | None = PField(default=None, min_length=2, max_length=2)
+    party: SafeStr | None = PField(default=None, min_length=2, max_length=2)
     name: LString
     description: LString | None = None
     url: HttpUrl
     languages: list[Lang] = PField(default_factory=list, max_length=6)
     status: NodeStatus = "active"
-    platform: str | None = PField(default=None, max_length=64)
+    platform: SafeStr | None = PField(default=None, max_length=64)
     focal_point: Contact | None = None
     feed_url: HttpUrl | None = None
 
@@ -62,7 +62,7 @@ class NodeUpdate(BaseModel):
     url: HttpUrl | None = None
     languages: list[Lang] | None = PField(default=None, max_length=6)
     status: NodeStatus | None = None
-    platform: str | None = PField(default=None, max_length=64)
+    platform: SafeStr | None = PField(default=None, max_length=64)
     focal_point: Contact | None = None
     feed_url: HttpUrl | None = None
 

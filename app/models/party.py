@@ -37,6 +37,8 @@ class TermPublic(BaseModel):
     code: str
     title: LStringOut
     description: LStringOut | None = None
+    broader: list[str] = Field(default_factory=list, description="Codes of the terms directly above this one")
+    narrower: list[str] = Field(default_factory=list, description="Codes of the terms directly below this one")
     extra: dict[str, Any] | None = None
 
 

@@ -6,13 +6,26 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as PField
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Sequence, text
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import BigInteger, Column, Computed, ForeignKey, Index, Integer, Sequence, text
+from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import Keyword, Lang, Link, LString, LStringOut, created_col, jsonb, text_array, ts_col
+from app.models.common import (
+    BoundedDate,
+    Keyword,
+    Lang,
+    Link,
+    LString,
+    LStringOut,
+    SafeStr,
+    Term,
+    created_col,
+    jsonb,
+    text_array,
+    ts_col,
+)
 from app.models.derive import check_in, values
 
 RecordType = Literal[
@@ -39,6 +52,9 @@ RECORD_TYPE_ABBR: dict[str, str] = {
 if tuple(RECORD_TYPE_ABBR) != RECORD_TYPES:
     raise RuntimeError("RECORD_TYPE_ABBR must list every RecordType, in order")
 ABBR_RECORD_TYPE = {v: k for k, v in RECORD_TYPE_ABBR.items()}
+# Record types matchmaking proposes as candidates (people, organizations and projects that can help).
+MATCHED_TYPES: tuple[str, ...] = ("expert", "organization", "project")
+MATCHED_TYPES_SQL = "(" + ",".join(f"'{t}'" for t in MATCHED_TYPES) + ")"
 
 record_serial_seq = Sequence("record_serial_seq", metadata=SQLModel.metadata)
 
@@ -70,6 +86,9 @@ class Record(SQLModel, table=True):
         Index("ix_records_status_created", "status", "created_at", "id"),
         Index("ix_records_subjects", "subjects", postgresql_using="gin"),
         Index("ix_records_gbf_targets", "gbf_targets", postgresql_using="gin"),
+        Index("ix_records_match_tsv", "match_tsv", postgresql_using="gin",
+              postgresql_where=text("match_tsv IS NOT NULL")),
+        Index("ix_records_type_status", "type", "status", postgresql_where=text(f"type IN {MATCHED_TYPES_SQL}")),
     )  # fmt: skip
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(UUID(as_uuid=True), primary_key=True))
@@ -97,6 +116,12 @@ class Record(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=created_col())
     published_at: datetime | None = Field(default=None, sa_column=ts_col())
     withdrawn_at: datetime | None = Field(default=None, sa_column=ts_col())
+    # What matchmaking compares, only on the record types it proposes (migration 0012); never public.
+    match_tsv: Any = Field(
+        default=None, sa_column=Column(TSVECTOR, Computed(
+            f"CASE WHEN type IN {MATCHED_TYPES_SQL} THEN public.chm_match_tsv(title, summary, NULL) END",
+            persisted=True))
+    )  # fmt: skip
 
 
 class RecordDraft(SQLModel, table=True):
@@ -140,18 +165,18 @@ class RecordContentIn(BaseModel):
     languages: list[Lang] = PField(default_factory=list, max_length=6)
     links: list[Link] = PField(default_factory=list, max_length=100)
     keywords: list[Keyword] = PField(default_factory=list, max_length=100)
-    subjects: list[str] = PField(default_factory=list, max_length=100)
-    gbf_targets: list[str] = PField(default_factory=list, max_length=23)
-    aichi_targets: list[str] = PField(default_factory=list, max_length=20)
-    countries: list[str] = PField(default_factory=list, max_length=300)
-    publication_date: date | None = None
+    subjects: list[Term] = PField(default_factory=list, max_length=100)
+    gbf_targets: list[Term] = PField(default_factory=list, max_length=23)
+    aichi_targets: list[Term] = PField(default_factory=list, max_length=20)
+    countries: list[Term] = PField(default_factory=list, max_length=300)
+    publication_date: BoundedDate | None = None
 
 
 class RecordCreate(RecordContentIn):
     """A new record (a draft). `party` defaults to the token's Party."""
 
-    party: str | None = PField(default=None, min_length=2, max_length=2)
-    external_id: str | None = PField(default=None, min_length=1, max_length=200)
+    party: SafeStr | None = PField(default=None, min_length=2, max_length=2)
+    external_id: SafeStr | None = PField(default=None, min_length=1, max_length=200)
 
 
 class RecordUpdate(BaseModel):
@@ -166,12 +191,20 @@ class RecordUpdate(BaseModel):
     languages: list[Lang] | None = PField(default=None, max_length=6)
     links: list[Link] | None = PField(default=None, max_length=100)
     keywords: list[Keyword] | None = PField(default=None, max_length=100)
-    subjects: list[str] | None = PField(default=None, max_length=100)
-    gbf_targets: list[str] | None = PField(default=None, max_length=23)
-    aichi_targets: list[str] | None = PField(default=None, max_length=20)
-    countries: list[str] | None = PField(default=None, max_length=300)
-    publication_date: date | None = None
-    external_id: str | None = PField(default=None, min_length=1, max_length=200)
+    subjects: list[Term] | None = PField(default=None, max_length=100)
+    gbf_targets: list[Term] | None = PField(default=None, max_length=23)
+    aichi_targets: list[Term] | None = PField(default=None, max_length=20)
+    countries: list[Term] | None = PField(default=None, max_length=300)
+    publication_date: BoundedDate | None = None
+    external_id: SafeStr | None = PField(default=None, min_length=1, max_length=200)
+
+    @field_validator("type", "title", "languages", "links", "keywords", "subjects", "gbf_targets",
+                     "aichi_targets", "countries", mode="before")  # fmt: skip
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value
 
 
 class LinkPublic(BaseModel):

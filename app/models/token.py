@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
 from app.auth.principal import SCOPES
-from app.models.common import created_col, jsonb, text_array, ts_col
+from app.models.common import Int32, SafeStr, Term, created_col, jsonb, text_array, ts_col
 
 SECRETARIAT = "SECRETARIAT"
 
@@ -53,7 +53,7 @@ class AuditEvent(SQLModel, table=True):
     detail: dict[str, Any] | None = Field(default=None, sa_column=jsonb(nullable=True))
 
 
-ScopeName = Annotated[str, PField(json_schema_extra={"enum": list(SCOPES)})]
+ScopeName = Annotated[Term, PField(json_schema_extra={"enum": list(SCOPES)})]
 """A scope (validated by the tokens service, which names the unknown ones)."""
 
 
@@ -62,10 +62,10 @@ class TokenCreate(BaseModel):
     mints a Secretariat token."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = PField(min_length=1, max_length=200, examples=["Brazil publishing system"])
-    party: str | None = PField(default=None, min_length=2, max_length=2, examples=["BR"])
+    name: SafeStr = PField(min_length=1, max_length=200, examples=["Brazil publishing system"])
+    party: SafeStr | None = PField(default=None, min_length=2, max_length=2, examples=["BR"])
     scopes: list[ScopeName] = PField(max_length=len(SCOPES), examples=[["records:write", "records:publish"]])
-    expires_days: int = PField(description="Days until expiry, 1 to 366 (mandatory)", examples=[90])
+    expires_days: Int32 = PField(description="Days until expiry, 1 to 366 (mandatory)", examples=[90])
 
 
 class TokenPublic(BaseModel):

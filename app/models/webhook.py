@@ -12,7 +12,7 @@ from sqlalchemy import BigInteger, Column, Float, ForeignKey, Identity, Index, I
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import created_col, text_array, ts_col
+from app.models.common import SafeStr, Term, created_col, text_array, ts_col
 from app.models.derive import check_in, values
 
 WebhookStatus = Literal["active", "paused", "disabled"]
@@ -109,13 +109,13 @@ class WebhookCreate(BaseModel):
     """A subscription: only `url` is required; no filter means every public event."""
 
     model_config = ConfigDict(extra="forbid")
-    url: str = Url
-    event_types: list[str] | None = PField(default=None, max_length=MAX_FILTER_ITEMS,
+    url: SafeStr = Url
+    event_types: list[Term] | None = PField(default=None, max_length=MAX_FILTER_ITEMS,
                                            examples=[["record.published", "record.revised", "decision.*"]])  # fmt: skip
-    parties: list[str] | None = PField(default=None, max_length=MAX_FILTER_ITEMS, examples=[["BR", "FR"]])
-    kinds: list[str] | None = PField(default=None, max_length=MAX_FILTER_ITEMS, examples=[["record"]])
-    description: str | None = PField(default=None, max_length=500)
-    owner: str | None = PField(default=None, min_length=2, max_length=2,
+    parties: list[Term] | None = PField(default=None, max_length=MAX_FILTER_ITEMS, examples=[["BR", "FR"]])
+    kinds: list[Term] | None = PField(default=None, max_length=MAX_FILTER_ITEMS, examples=[["record"]])
+    description: SafeStr | None = PField(default=None, max_length=500)
+    owner: SafeStr | None = PField(default=None, min_length=2, max_length=2,
                                description="Secretariat only: create the subscription for this Party")  # fmt: skip
 
 
@@ -123,11 +123,11 @@ class WebhookUpdate(BaseModel):
     """Fields to change; `status` pauses (`paused`) or resumes (`active`) delivery."""
 
     model_config = ConfigDict(extra="forbid")
-    url: str | None = PField(default=None, min_length=1, max_length=2000)
-    event_types: list[str] | None = PField(default=None, max_length=MAX_FILTER_ITEMS)
-    parties: list[str] | None = PField(default=None, max_length=MAX_FILTER_ITEMS)
-    kinds: list[str] | None = PField(default=None, max_length=MAX_FILTER_ITEMS)
-    description: str | None = PField(default=None, max_length=500)
+    url: SafeStr | None = PField(default=None, min_length=1, max_length=2000)
+    event_types: list[Term] | None = PField(default=None, max_length=MAX_FILTER_ITEMS)
+    parties: list[Term] | None = PField(default=None, max_length=MAX_FILTER_ITEMS)
+    kinds: list[Term] | None = PField(default=None, max_length=MAX_FILTER_ITEMS)
+    description: SafeStr | None = PField(default=None, max_length=500)
     status: Literal["active", "paused"] | None = None
 
 

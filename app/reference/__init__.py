@@ -23,8 +23,11 @@ def load_parties() -> list[dict[str, Any]]:
 
 @lru_cache(maxsize=1)
 def load_vocabularies() -> dict[str, list[dict[str, Any]]]:
-    """Return all controlled vocabularies keyed by vocabulary name (cached; do not mutate)."""
-    return _read("vocabularies.json")
+    """Return all controlled vocabularies keyed by vocabulary name (cached; do not mutate).
+
+    `regions` (UN M49 areas and the LDC / LLDC / SIDS groupings) is generated into its own file by
+    ``scripts/build_regions.py``; the others are curated in ``vocabularies.json``."""
+    return {**_read("vocabularies.json"), "regions": _read("regions.json")}
 
 
 @lru_cache(maxsize=1)

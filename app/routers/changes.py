@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from app import registry
 from app.auth.dependencies import PrincipalDep, ReadConnDep
+from app.models.common import INT64_MAX
 from app.routers import http
 from app.routers.params import DEFAULT, Limit, PartyQ
 from app.services import changes as changes_service
@@ -37,7 +38,9 @@ class ChangeFeed(BaseModel):
 async def list_changes(
     conn: ReadConnDep,
     principal: PrincipalDep,
-    since: Annotated[int, Query(ge=0, description="Return changes with seq > since (0 = from the start)")] = 0,
+    since: Annotated[
+        int, Query(ge=0, le=INT64_MAX, description="Return changes with seq > since (0 = from the start)")
+    ] = 0,
     limit: Limit = DEFAULT,
     kind: Annotated[str | None, Query(description=", ".join(registry.FEED_KINDS))] = None,
     party: PartyQ = None,

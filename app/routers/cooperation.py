@@ -21,9 +21,11 @@ from app.models.cooperation import (
     RequestUpdate,
 )
 from app.models.derive import one_of
+from app.models.matching import MatchList
 from app.routers import http
 from app.routers.params import DEFAULT, Cursor, GbfTargetQ, IfMatch, Limit, PartyQ, SubjectQ, UpdatedSince
 from app.services import cooperation as cooperation_service
+from app.services import matchmaking as matchmaking_service
 from app.services.paging import parse_datetime
 
 router = APIRouter(prefix="/api/v1/cooperation-requests", tags=["cooperation"])
@@ -58,6 +60,19 @@ async def list_requests(
 async def get_request(request: Request, request_id: uuid.UUID, conn: ReadConnDep, principal: PrincipalDep) -> Response:
     """One request with its offers, with an ETag."""
     return http.single(request, RequestPublic, await cooperation_service.get_request(conn, principal, request_id))
+
+
+@router.get("/{request_id}/matches", response_model=MatchList, summary="Rank who can help with a request")
+async def list_matches(
+    request: Request, request_id: uuid.UUID, conn: ReadConnDep, principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=matchmaking_service.LIMIT_MAX)] = matchmaking_service.DEFAULT_LIMIT,
+    kind: Annotated[list[str] | None, Query(description="Only these candidate kinds: "
+                                            f"{', '.join(matchmaking_service.KINDS)}")] = None,
+) -> Response:  # fmt: skip
+    """Open opportunities, offers on similar requests, experts, organizations and projects, and similar past
+    requests that were matched, best first, each with a `score` in [0, 1] and the `reasons` it fits."""
+    items = await matchmaking_service.matches_for_request(conn, principal, request_id, limit=limit, kinds=kind)
+    return http.single(request, MatchList, matchmaking_service.answer(items))
 
 
 @router.get("/{request_id}/offers", response_model=OfferList, summary="List the offers on a request")

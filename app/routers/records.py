@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from app.auth.dependencies import PrincipalDep, ReadConnDep, SessionDep
+from app.models.common import INT32_MAX
 from app.models.derive import one_of
 from app.models.problem import ItemError
 from app.models.record import (
@@ -81,7 +82,11 @@ async def list_revisions(
 
 @router.get("/{record_id}/revisions/{revision}", response_model=RecordRevisionPublic, summary="Get one revision")
 async def get_revision(
-    request: Request, record_id: uuid.UUID, revision: int, conn: ReadConnDep, principal: PrincipalDep
+    request: Request,
+    record_id: uuid.UUID,
+    revision: Annotated[int, Path(ge=1, le=INT32_MAX)],
+    conn: ReadConnDep,
+    principal: PrincipalDep,
 ) -> Response:
     """One published revision, as it was published."""
     return http.single(request, RecordRevisionPublic,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from app import registry
 from app.auth.dependencies import PrincipalDep, ReadConnDep
 from app.models.decision import DecisionBody
 from app.models.derive import one_of
@@ -24,7 +25,7 @@ async def search(
     conn: ReadConnDep,
     principal: PrincipalDep,
     q: Annotated[str | None, Query(description='Words to find; typo tolerant; "quotes", OR and -not work')] = None,
-    kind: Annotated[str | None, Query(description="record, node, decision or cooperation-request")] = None,
+    kind: Annotated[str | None, Query(description=f"One of {', '.join(registry.SEARCH_KINDS)}")] = None,
     party: PartyQ = None,
     type: Annotated[str | None, Query(description=f"Record type, or a decision body ({one_of(DecisionBody)})")] = None,
     subject: SubjectQ = None,

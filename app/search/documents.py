@@ -124,3 +124,17 @@ def request_document(row: Mapping[Any, Any], offers: Iterable[Mapping[Any, Any]]
     )
     doc["languages"] = _languages(doc)
     return doc
+
+
+def opportunity_document(row: Mapping[Any, Any], children: Iterable[Mapping[Any, Any]] = ()) -> Document:
+    """An opportunity; `party` is the provider Party, the provider organization is a keyword."""
+    doc = _base("opportunity", row)
+    doc.update(
+        party=row.get("provider_party"),
+        title=_lstring(row["title"]),
+        summary=_join([row.get("description")]),
+        keywords=[k for k in (*(row.get("assistance_types") or []), row.get("provider_organization")) if k],
+        date=_day(row.get("application_deadline") or row.get("created_at")),
+    )
+    doc["languages"] = _languages(doc)
+    return doc

@@ -38,6 +38,7 @@ from app.search.backend import (
     SearchQuery,
     SearchResult,
 )
+from app.services import reference
 
 T = TypeVar("T")
 
@@ -87,9 +88,14 @@ def _quote(value: str) -> str:
 
 def filter_expression(query: SearchQuery) -> list[str]:
     """Meilisearch filter clauses (an array is AND-ed); `subjects = "X"` matches arrays containing X."""
-    pairs = (("kind", query.kind), ("party", query.party), ("type", query.type), ("subjects", query.subject),
-             ("gbf_targets", query.gbf_target))  # fmt: skip
-    return [f"{name} = {_quote(value)}" for name, value in pairs if value is not None]
+    pairs = (("kind", query.kind), ("party", query.party), ("type", query.type))
+    out = [f"{name} = {_quote(value)}" for name, value in pairs if value is not None]
+    for name, field, value in (("subject", "subjects", query.subject), ("gbf_target", "gbf_targets", query.gbf_target)):
+        if value is not None:  # a broader term matches its narrower ones too
+            terms = reference.with_narrower(name, value)
+            out.append(f"{field} = {_quote(value)}" if len(terms) == 1 else
+                       f"{field} IN [{', '.join(_quote(t) for t in terms)}]")  # fmt: skip
+    return out
 
 
 def keys_filter(keys: list[str]) -> str:

@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import db
 from app.search.backend import Document, EngineError, SearchBackend, SearchQuery, SearchResult
+from app.services import reference
 
 TABLE_NAME = "search_documents"
 BUILD_NAME = "search_documents_new"
@@ -122,9 +123,9 @@ def _filters(query: SearchQuery, params: dict[str, Any]) -> str:
             conds.append(f"d.{name} = :f_{name}")
     for name, column in (("subject", "subjects"), ("gbf_target", "gbf_targets")):
         value = getattr(query, name)
-        if value is not None:
-            params[f"f_{name}"] = value
-            conds.append(f"d.{column} @> ARRAY[CAST(:f_{name} AS text)]")
+        if value is not None:  # a broader term matches its narrower ones too
+            params[f"f_{name}"] = reference.with_narrower(name, value)
+            conds.append(f"d.{column} && CAST(:f_{name} AS text[])")
     return " AND ".join(conds) or "true"
 
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 
 class SearchHit(BaseModel):
-    kind: str = Field(description="record, node, decision or cooperation-request")
+    kind: str = Field(description="record, node, decision, cooperation-request or opportunity")
     id: str
     uid: str | None = Field(default=None, description="Record uid (CHM-…) or decision code")
     party: str | None = None

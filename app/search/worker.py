@@ -257,7 +257,9 @@ async def drain(
 async def purge_done(engine: AsyncEngine | None = None, older_than: timedelta = RETENTION) -> int:
     """Delete rows done more than `older_than` ago."""
     async with (engine or db.get_engine()).begin() as conn:
-        res = await conn.execute(text("DELETE FROM search_outbox WHERE done_at < now() - :age"), {"age": older_than})
+        # The cast matters: untyped, `now() - $1` resolves as timestamptz - timestamptz and the comparison fails.
+        res = await conn.execute(text("DELETE FROM search_outbox WHERE done_at < now() - CAST(:age AS interval)"),
+                                 {"age": older_than})  # fmt: skip
         return int(res.rowcount or 0)
 
 

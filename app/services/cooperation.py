@@ -98,9 +98,9 @@ def _where(principal: Principal, f: RequestFilter) -> list[ColumnElement[bool]]:
     if f.status:
         conds.append(CR.c.status == f.status)
     if f.subject:
-        conds.append(CR.c.subjects.contains([f.subject]))
+        conds.append(CR.c.subjects.overlap(reference.with_narrower("subject", f.subject)))
     if f.gbf_target:
-        conds.append(CR.c.gbf_targets.contains([f.gbf_target]))
+        conds.append(CR.c.gbf_targets.overlap(reference.with_narrower("gbf_target", f.gbf_target)))
     if f.updated_since:
         conds.append(CR.c.updated_at >= f.updated_since)
     return conds

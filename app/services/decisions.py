@@ -95,9 +95,9 @@ def _where(principal: Principal, f: DecisionFilter) -> list[ColumnElement[bool]]
     if f.status:
         conds.append(D.c.status == f.status)
     if f.subject:
-        conds.append(D.c.subjects.contains([f.subject]))
+        conds.append(D.c.subjects.overlap(reference.with_narrower("subject", f.subject)))
     if f.gbf_target:
-        conds.append(D.c.gbf_targets.contains([f.gbf_target]))
+        conds.append(D.c.gbf_targets.overlap(reference.with_narrower("gbf_target", f.gbf_target)))
     if f.updated_since:
         conds.append(D.c.updated_at >= f.updated_since)
     return conds

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
 from app.errors import AppError, BadRequest, NotFound
-from app.models.common import iso_z
+from app.models.common import INT32_MAX, check_int, iso_z
 from app.models.record import (
     ABBR_RECORD_TYPE,
     RECORD_STATUSES,
@@ -122,9 +122,9 @@ def _where(principal: Principal, f: RecordFilter) -> list[ColumnElement[bool]]:
     if f.type:
         conds.append(R.c.type == f.type)
     if f.subject:
-        conds.append(R.c.subjects.contains([f.subject]))
+        conds.append(R.c.subjects.overlap(reference.with_narrower("subject", f.subject)))
     if f.gbf_target:
-        conds.append(R.c.gbf_targets.contains([f.gbf_target]))
+        conds.append(R.c.gbf_targets.overlap(reference.with_narrower("gbf_target", f.gbf_target)))
     if f.updated_since:
         conds.append(R.c.updated_at >= f.updated_since)
     return conds
@@ -201,7 +201,10 @@ def parse_uid(uid: str) -> tuple[str, str, int, int | None]:
         if len(parts) not in (4, 5) or parts[0] != "CHM":
             raise ValueError
         rtype = ABBR_RECORD_TYPE[parts[1]]
-        return rtype, parts[2], int(parts[3]), int(parts[4]) if len(parts) == 5 else None
+        if not all(p.isascii() and p.isdigit() and len(p) <= 18 for p in parts[3:]) or len(parts[2]) != 2:
+            raise ValueError  # serial is a bigint, revision an integer: never let an overflow reach SQL
+        revision = check_int(int(parts[4]), 0, INT32_MAX) if len(parts) == 5 else None
+        return rtype, parts[2], int(parts[3]), revision
     except (KeyError, ValueError):
         raise BadRequest(f"'{uid}' is not a CHM uid (CHM-{{TYPE}}-{{PARTY}}-{{serial}}[-{{revision}}])") from None
 

@@ -23,10 +23,66 @@ FIELD_VOCABULARY = {
     "gbf_target": "gbf-targets",
     "aichi_targets": "aichi-targets",
     "assistance_types": "assistance-types",
+    "assistance_type": "assistance-types",
+    "eligible_regions": "regions",
+    "region": "regions",
 }
+COUNTRY_FIELDS = ("countries", "eligible_countries")
 
 _party_codes: frozenset[str] | None = None
 _terms: dict[str, frozenset[str]] | None = None
+_tree: dict[str, Hierarchy] | None = None
+
+
+class Hierarchy:
+    """One vocabulary's broader/narrower relations, term titles, aliases and (regions) member countries."""
+
+    def __init__(self, rows: list[tuple[str, dict[str, str], dict[str, Any] | None]]) -> None:
+        self.titles: dict[str, dict[str, str]] = {}
+        self.broader: dict[str, tuple[str, ...]] = {}
+        self.narrower: dict[str, tuple[str, ...]] = {}
+        self.aliases: dict[str, str] = {}
+        self.members: dict[str, frozenset[str]] = {}
+        self.extra: dict[str, dict[str, Any]] = {}
+        narrower: dict[str, list[str]] = {}
+        for code, title, extra in rows:
+            extra = extra or {}
+            self.titles[code] = title
+            self.extra[code] = extra
+            self.broader[code] = tuple(extra.get("broader") or ())
+            for parent in self.broader[code]:
+                narrower.setdefault(parent, []).append(code)
+            for alias in extra.get("aliases") or ():
+                self.aliases[alias] = code
+            if extra.get("countries"):
+                self.members[code] = frozenset(extra["countries"])
+        self.narrower = {k: tuple(v) for k, v in narrower.items()}
+
+    def descendants(self, code: str) -> list[str]:
+        """`code` and every term below it, nearest first."""
+        out, queue = [code], [code]
+        while queue:
+            for child in self.narrower.get(queue.pop(0), ()):
+                if child not in out:
+                    out.append(child)
+                    queue.append(child)
+        return out
+
+    def ancestors(self, code: str) -> list[str]:
+        """Every term above `code`, nearest first."""
+        out: list[str] = []
+        queue = list(self.broader.get(code, ()))
+        while queue:
+            parent = queue.pop(0)
+            if parent not in out:
+                out.append(parent)
+                queue.extend(self.broader.get(parent, ()))
+        return out
+
+    def label(self, code: str) -> str | None:
+        """The English (else any) title of a term."""
+        title = self.titles.get(code) or {}
+        return title.get("en") or next(iter(title.values()), None)
 
 
 def upsert_statements() -> list[Any]:
@@ -59,20 +115,38 @@ async def sync(conn: Any) -> None:
 
 def reset_cache() -> None:
     """Forget cached code sets (after reference data changed)."""
-    global _party_codes, _terms
+    global _party_codes, _terms, _tree
     _party_codes = None
     _terms = None
+    _tree = None
 
 
 async def _load_cache(conn: AsyncConnection) -> None:
-    global _party_codes, _terms
+    global _party_codes, _terms, _tree
     if _party_codes is None:
         _party_codes = frozenset((await conn.execute(select(PARTY.c.code))).scalars())
-    if _terms is None:
-        terms: dict[str, set[str]] = {}
-        for vocab, code in await conn.execute(select(TERM.c.vocabulary, TERM.c.code)):
-            terms.setdefault(vocab, set()).add(code)
-        _terms = {k: frozenset(v) for k, v in terms.items()}
+    if _terms is None or _tree is None:
+        rows: dict[str, list[tuple[str, dict[str, str], dict[str, Any] | None]]] = {}
+        stmt = select(TERM.c.vocabulary, TERM.c.code, TERM.c.title, TERM.c.extra).order_by(TERM.c.position)
+        for vocab, code, title, extra in await conn.execute(stmt):
+            rows.setdefault(vocab, []).append((code, title, extra))
+        _tree = {k: Hierarchy(v) for k, v in rows.items()}
+        _terms = {k: frozenset(code for code, _, _ in v) for k, v in rows.items()}
+
+
+async def hierarchy(conn: AsyncConnection, vocabulary: str) -> Hierarchy:
+    """The broader/narrower relations of one vocabulary (cached with the term codes)."""
+    await _load_cache(conn)
+    assert _tree is not None
+    return _tree.get(vocabulary) or Hierarchy([])
+
+
+def with_narrower(name: str, code: str) -> list[str]:
+    """A validated filter term and every narrower term (`gbf_target=GBF-GOAL-A` includes its targets).
+
+    Call after `check_term_filter`, which loaded the cache."""
+    tree = (_tree or {}).get(FIELD_VOCABULARY[name])
+    return tree.descendants(code) if tree else [code]
 
 
 async def party_codes(conn: AsyncConnection) -> frozenset[str]:
@@ -105,6 +179,7 @@ async def check_term_filter(conn: AsyncConnection, name: str, value: str | None)
     if value is None:
         return None
     vocab = FIELD_VOCABULARY[name]
+    value = (await hierarchy(conn, vocab)).aliases.get(value, value)
     if value not in await term_codes(conn, vocab):
         raise BadRequest(f"unknown {name} '{value}' (see /api/v1/vocabularies/{vocab})",
                          errors=[{"loc": ["query", name], "msg": f"unknown term '{value}' in {vocab}",
@@ -124,14 +199,16 @@ async def check_terms(conn: AsyncConnection, data: dict[str, Any], *, loc: tuple
         if unknown:
             errors.append({"loc": [*loc, fld], "msg": f"unknown {vocab} term(s): {', '.join(unknown)}",
                            "type": "unknown_term", "unknown": unknown})  # fmt: skip
-    countries = data.get("countries")
-    if countries:
+    for fld in COUNTRY_FIELDS:
+        countries = data.get(fld)
+        if not countries or not isinstance(countries, list):
+            continue
         known_parties = await party_codes(conn)
         import pycountry
 
         unknown = [c for c in countries if c not in known_parties and pycountry.countries.get(alpha_2=c) is None]
         if unknown:
-            errors.append({"loc": [*loc, "countries"], "msg": f"unknown country code(s): {', '.join(unknown)}",
+            errors.append({"loc": [*loc, fld], "msg": f"unknown country code(s): {', '.join(unknown)}",
                            "type": "unknown_term", "unknown": unknown})  # fmt: skip
     if errors:
         raise Invalid("; ".join(str(e["msg"]) for e in errors), errors=errors)
@@ -181,4 +258,8 @@ async def get_vocabulary(conn: AsyncConnection, name: str) -> dict[str, Any]:
     terms = [dict(r._mapping) for r in rows]
     if not terms:
         raise NotFound(f"no vocabulary named '{name}'")
+    tree = await hierarchy(conn, name)
+    for term in terms:
+        term["broader"] = list(tree.broader.get(term["code"], ()))
+        term["narrower"] = list(tree.narrower.get(term["code"], ()))
     return {"name": name, "terms": terms}

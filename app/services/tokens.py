@@ -177,7 +177,7 @@ async def revoke(session: Any, principal: Principal, token_id: uuid.UUID) -> dic
         raise NotFound(f"no token with id {token_id}")
     meta = dict(row._mapping)
     if not principal.is_secretariat and meta["party"] != principal.party:
-        raise Forbidden(f"a token of {principal.party} cannot revoke a token of {meta['party'] or SECRETARIAT}")
+        raise NotFound(f"no token with id {token_id}")  # as GET answers: never confirm another Party's token exists
     if meta["revoked_at"] is not None:
         return meta
     now = await events.now(session)

@@ -50,6 +50,10 @@ EVENT_TYPES: dict[tuple[str, str], str] = {
     ("offer", "create"): "offer.created",
     ("offer", "update"): "offer.updated",
     ("offer", "delete"): "offer.deleted",
+    ("opportunity", "create"): "opportunity.created",
+    ("opportunity", "update"): "opportunity.updated",
+    ("opportunity", "delete"): "opportunity.deleted",
+    ("cooperation-match", "create"): "cooperation.match",
 }
 REVISED = "record.revised"
 PING = "webhook.ping"

@@ -161,7 +161,7 @@ async def test_revoked_is_refused(client):
 async def test_huge_authorization_header_is_refused_quickly(client):
     start = time.perf_counter()
     r = await client.get(WHOAMI, headers={"Authorization": "Bearer " + "a" * 10_000_000})
-    assert_refused(r)
+    assert_refused(r, 431)  # by the header size limit, before the application sees it
     assert time.perf_counter() - start < 5
 
 

@@ -207,8 +207,12 @@ async def test_party_revokes_own_tokens_but_not_another_partys(client):
     br_minter = await token_for("BR", "tokens:write", "records:write")
     br = await mint(client, br_minter, party="BR")
     r = await client.delete(f"{TOKENS}/{fr['id']}", headers=bearer(br_minter))
-    assert r.status_code == 403, r.text
+    # 404 like GET and like an id that does not exist: the answer never tells whether another Party's token exists
+    assert r.status_code == 404, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
+    missing = await client.delete(f"{TOKENS}/{uuid.uuid4()}", headers=bearer(br_minter))
+    assert missing.status_code == 404 and missing.json()["detail"].startswith("no token with id")
+    assert (await client.get(f"{TOKENS}/{fr['id']}", headers=bearer(br_minter))).status_code == 404
     assert (await client.get(WHOAMI, headers=bearer(fr["token"]))).status_code == 200
     no_write = await token_for("BR", "records:write")
     assert (await client.delete(f"{TOKENS}/{br['id']}", headers=bearer(no_write))).status_code == 403

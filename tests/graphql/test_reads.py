@@ -160,7 +160,8 @@ async def test_parties_and_vocabularies_like_rest(client):
     assert data(await gql(client, "{ vocabularies }"))["vocabularies"] == names
     for name in names:
         rest_vocab = (await client.get(f"/api/v1/vocabularies/{name}")).json()
-        q = f'{{ vocabulary(name: "{name}") {{ name terms {{ code titleI18n descriptionI18n extra }} }} }}'
+        fields = "code titleI18n descriptionI18n broader narrower extra"
+        q = f'{{ vocabulary(name: "{name}") {{ name terms {{ {fields} }} }} }}'
         same(data(await gql(client, q))["vocabulary"], rest_vocab)
 
 

@@ -99,7 +99,8 @@ async def test_vocabularies(client):
     names = (await client.get("/api/v1/vocabularies")).json()["items"]
     assert {"gbf-targets", "aichi-targets", "cbd-subjects", "record-types", "assistance-types"} <= set(names)
     gbf = (await client.get("/api/v1/vocabularies/gbf-targets")).json()["terms"]
-    assert [t["code"] for t in gbf] == [f"GBF-TARGET-{n:02d}" for n in range(1, 24)]
+    assert [t["code"] for t in gbf] == [f"GBF-GOAL-{g}" for g in "ABCD"] + [f"GBF-TARGET-{n:02d}" for n in range(1, 24)]
+    assert all(t["broader"][0].startswith("GBF-GOAL-") for t in gbf[4:]) and gbf[0]["narrower"][:1] == ["GBF-TARGET-01"]
     assert all(t["title"]["en"] for t in gbf)
     aichi = (await client.get("/api/v1/vocabularies/aichi-targets")).json()["terms"]
     assert len(aichi) == 20

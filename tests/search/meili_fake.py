@@ -317,10 +317,14 @@ class FakeMeili:
         idx = self.indexes[uid]
         clauses = []
         for clause in body.get("filter") or []:
-            m = FILTER.match(clause)
+            m = FILTER.match(clause) or IN_FILTER.match(clause)  # `a = "x"` or `a IN ["x", "y"]`
             if not m or m.group(1) not in idx.settings.get("filterableAttributes", []):
                 return _error(400, "invalid_search_filter", f"Attribute in `{clause}` is not filterable.")
-            clauses.append((m.group(1), m.group(2)))
+            if m.re is IN_FILTER:
+                values = [orjson.loads(v) for v in re.findall(r'"(?:[^"\\]|\\.)*"', m.group(2))]
+            else:
+                values = [m.group(2)]
+            clauses.append((m.group(1), values))
         for rule in body.get("sort") or []:
             if rule.split(":")[0] not in idx.settings.get("sortableAttributes", []):
                 return _error(400, "invalid_search_sort", f"Attribute in `{rule}` is not sortable.")
@@ -329,9 +333,9 @@ class FakeMeili:
         searchable = idx.settings.get("searchableAttributes", ["*"])
 
         def keep(doc: dict[str, Any]) -> bool:
-            for name, value in clauses:
+            for name, values in clauses:
                 have = doc.get(name)
-                if not (have == value or (isinstance(have, list) and value in have)):
+                if not any(have == value or (isinstance(have, list) and value in have) for value in values):
                     return False
             text = " ".join(str(v) for k, v in doc.items() if "*" in searchable or k in searchable).lower()
             return all(w[:5] in text for w in words)  # "typo tolerance": a prefix is enough here

@@ -183,3 +183,20 @@ async def test_worker_makes_a_publish_searchable_within_a_second(client: httpx.A
         await w.stop()
     assert (await _search(client, q="biodiversty"))["hits"][0]["id"] == str(rid)
     assert (await client.get("/api/v1/search/status")).json()["backlog"] == 0
+
+
+async def test_opportunities_are_searchable_and_leave_with_deletion(client: httpx.AsyncClient,
+                                                                    backend: PostgresBackend) -> None:  # fmt: skip
+    from tests.auth import bearer, token_for
+
+    de = bearer(await token_for("DE", "cooperation:write"))
+    body = {"title": {"en": "Seagrass monitoring grants"}, "provider_organization": "Blue Fund",
+            "gbf_targets": ["GBF-TARGET-02"]}  # fmt: skip
+    r = await client.post("/api/v1/opportunities", json=body, headers=de)
+    assert r.status_code == 201, r.text
+    await worker.drain(backend)
+    hits = (await _search(client, q="seagrass", kind="opportunity"))["hits"]
+    assert [(h["kind"], h["id"], h["party"]) for h in hits] == [("opportunity", r.json()["id"], "DE")]
+    assert (await client.delete(r.headers["location"], headers=de)).status_code == 204
+    await worker.drain(backend)
+    assert (await _search(client, q="seagrass"))["hits"] == []

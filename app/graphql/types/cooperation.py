@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 
 from app.graphql.context import Info
 from app.graphql.types.common import Contact, Row, i18n, lstring
+from app.graphql.types.matching import Match, request_matches
 from app.graphql.types.nodes import ContactInput
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class CooperationRequest:
     contact: Contact | None
     status: str = strawberry.field(description="open, in-discussion, matched or closed")
     offers: list[Offer] = strawberry.field(resolver=_offers, description="Oldest first")
+    matches: list[Match] = strawberry.field(resolver=request_matches, description="Who can help, best first")
     created_at: datetime
     updated_at: datetime
 

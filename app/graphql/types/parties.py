@@ -10,6 +10,7 @@ from app.graphql.limits import DEFAULT_FIRST
 from app.graphql.types.common import Connection, Row, connection, i18n, lstring
 from app.graphql.types.cooperation import CooperationRequest
 from app.graphql.types.nodes import NationalNode
+from app.graphql.types.opportunities import Opportunity
 from app.graphql.types.records import Record
 from app.services import records as records_service
 
@@ -35,6 +36,10 @@ async def _requests(root: Row, info: Info) -> list[CooperationRequest]:
     return await info.context.loaders.party_requests.load(root["code"])  # type: ignore[return-value]
 
 
+async def _opportunities(root: Row, info: Info) -> list[Opportunity]:
+    return await info.context.loaders.party_opportunities.load(root["code"])  # type: ignore[return-value]
+
+
 @strawberry.type(description="A Party to the Convention (ISO 3166-1 alpha-2 code; EU for the European Union)")
 class Party:
     code: str
@@ -46,6 +51,9 @@ class Party:
     cooperation_requests: list[CooperationRequest] = strawberry.field(
         resolver=_requests, description="Cooperation requests, newest change first"
     )
+    opportunities: list[Opportunity] = strawberry.field(
+        resolver=_opportunities, description="Opportunities the Party provides, newest change first"
+    )
 
 
 @strawberry.type(description="A term of a controlled vocabulary")
@@ -55,6 +63,8 @@ class Term:
     title_text: str = lstring("title", required=True)
     description: JSON | None = i18n("description")
     description_text: str | None = lstring("description")
+    broader: list[str] = strawberry.field(description="Codes of the terms directly above this one")
+    narrower: list[str] = strawberry.field(description="Codes of the terms directly below this one")
     extra: JSON | None
 
 

@@ -16,7 +16,7 @@ def _date(root: Row) -> date | None:
 
 @strawberry.type(description="One search hit (published content only)")
 class SearchHit:
-    kind: str = strawberry.field(description="record, node, decision or cooperation-request")
+    kind: str = strawberry.field(description="record, node, decision, cooperation-request or opportunity")
     id: str
     uid: str | None = strawberry.field(description="Record uid (CHM-…) or decision code")
     party: str | None

@@ -1,0 +1,589 @@
+"""Matchmaking (the Bio-Bridge): rank who can help with a cooperation request, and which open requests an
+opportunity can serve, with a score in [0, 1] and the reasons that are true of each pair.
+
+Every weight and constant of the ranking is in this module's first block; docs/matchmaking.md explains them.
+
+How a ranking runs (two queries per candidate kind, then plain Python):
+1. Retrieve: candidates that are live (open, not expired, published) and eligible, sharing a GBF target or CBD
+   subject (with their broader and narrower terms) or at least one word of the query's text (PostgreSQL full
+   text over the stored `match_tsv` of every language, GIN-indexed). At most `CANDIDATES_PER_KIND` per kind,
+   those with the most shared terms first, then the newest.
+2. Score each retrieved candidate feature by feature (each feature in [0, 1]); the score is the weighted mean
+   times the kind's factor. A reason is emitted exactly when a feature scored above zero, naming what both
+   sides share, so every reason is true of the pair.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.auth.principal import Principal
+from app.errors import BadRequest
+from app.models.common import LANGS
+from app.models.matching import CooperationMatch
+from app.models.record import MATCHED_TYPES
+from app.services import cooperation, events, opportunities, reference
+
+# --- the tunable part ----------------------------------------------------------------------------------------
+
+WEIGHTS: dict[str, float] = {
+    "gbf_target": 0.25,  # shared Kunming-Montreal targets (goals count through the hierarchy)
+    "subject": 0.20,  # shared CBD subjects
+    "assistance_type": 0.15,  # the help asked for is the help offered
+    "region": 0.10,  # eligibility / the same country, sub-region or grouping (SIDS, LDC, LLDC)
+    "language": 0.05,  # at least one language in common
+    "text": 0.20,  # words in common (full text, every language, rare words weigh more)
+    "recency": 0.05,  # newer candidates first, all else equal
+}
+# A term matched through the hierarchy (a target against its goal, a subject against a broader subject) counts
+# this much per level between them: "a narrower term counts less towards its broader one".
+HIERARCHY_CREDIT = 0.5
+# How much a geographic match is worth, by the most specific area both sides share.
+GEO_CREDIT: dict[str, float] = {
+    "country": 1.0,
+    "intermediate-region": 0.8,
+    "sub-region": 0.7,
+    "grouping": 0.7,
+    "region": 0.5,
+}
+OPEN_TO_ALL_CREDIT = 0.3  # an opportunity open to every country: eligible, but not specifically for you
+# Candidate kinds: what a cooperation officer acts on first (an open opportunity) to what only hints at help
+# (a past request that was matched).
+KIND_FACTOR: dict[str, float] = {"opportunity": 1.0, "offer": 0.9, "record": 0.85, "cooperation-request": 0.8}
+RECENCY_HALF_LIFE_DAYS = 365.0
+TEXT_SATURATION = 0.35  # an idf-weighted cosine at or above this counts as full text similarity
+MIN_SCORE = 0.05  # below this a candidate is noise, not a match
+CANDIDATES_PER_KIND = 200  # retrieval cap per kind (ranking is exact within it)
+MAX_TEXT_TERMS = 6  # words named in a text reason
+MAX_QUERY_LEXEMES = 64  # the query's most distinctive words used for retrieval
+MATCH_EVENT_THRESHOLD = 0.5  # a new opportunity scoring at least this for an open request is announced
+# Parts of the full text that say nothing about fit in this domain (English, French and Spanish stems).
+DOMAIN_STOPWORDS = frozenset({
+    "biodivers", "biodiversit", "biodiversidad", "nation", "national", "nacional", "support", "soutien", "apoyo",
+    "request", "demand", "solicitud", "help", "aid", "ayud", "need", "besoin", "necesid", "countri", "pay", "pai",
+    "project", "proyecto", "projet", "programm", "program", "programa", "develop", "developp", "desarroll",
+})  # fmt: skip
+
+LIMIT_MAX = 50
+DEFAULT_LIMIT = 10
+KINDS: tuple[str, ...] = ("opportunity", "offer", "record", "cooperation-request")
+OPEN_REQUEST_STATUSES = ("open", "in-discussion")
+
+# --- profiles ------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Profile:
+    """What matchmaking compares of one side of a pair."""
+
+    kind: str
+    id: uuid.UUID
+    party: str | None
+    title: dict[str, str]
+    gbf_targets: tuple[str, ...] = ()
+    subjects: tuple[str, ...] = ()
+    assistance_types: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()  # where it is: the Party, then its coverage
+    eligible_countries: tuple[str, ...] = ()  # opportunities: who may apply (both empty: everyone)
+    eligible_regions: tuple[str, ...] = ()
+    languages: frozenset[str] = frozenset()
+    lexemes: frozenset[str] = frozenset()
+    updated_at: datetime | None = None
+    type: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def restricts_eligibility(self) -> bool:
+        return bool(self.eligible_countries or self.eligible_regions)
+
+
+def _langs(*values: dict[str, str] | None) -> frozenset[str]:
+    return frozenset(k for v in values if v for k in v if k in LANGS)
+
+
+_COLS = "updated_at, tsvector_to_array(coalesce(match_tsv, ''::tsvector)) AS lexemes"
+_SQL = {
+    "opportunity": f"""
+        SELECT id, provider_party AS party, title, description, gbf_targets, subjects, assistance_types,
+               eligible_countries, eligible_regions, provider_organization, application_deadline, {_COLS}
+        FROM opportunities o WHERE {{where}}""",
+    "cooperation-request": f"""
+        SELECT id, party, title, problem, objectives, gbf_targets, subjects, assistance_types, countries, status,
+               ARRAY(SELECT coalesce(a.provider_party, a.provider_organization) FROM cooperation_offers a
+                     WHERE a.request_id = r.id AND a.status = 'accepted' ORDER BY a.created_at) AS providers,
+               {_COLS}
+        FROM cooperation_requests r WHERE {{where}}""",
+    "offer": """
+        SELECT o.id, o.provider_party AS party, r.title, o.description, r.gbf_targets, r.subjects,
+               r.assistance_types, r.party AS request_party, r.countries, o.provider_organization, o.status,
+               o.request_id, o.updated_at,
+               tsvector_to_array(coalesce(o.match_tsv, ''::tsvector) || coalesce(r.match_tsv, ''::tsvector))
+                 AS lexemes
+        FROM cooperation_offers o JOIN cooperation_requests r ON r.id = o.request_id WHERE {where}""",
+    "record": f"""
+        SELECT id, party, type, title, summary, languages, gbf_targets, subjects, countries, {_COLS}
+        FROM records c WHERE {{where}}""",
+}
+_ALIAS = {"opportunity": "o", "cooperation-request": "r", "offer": "r", "record": "c"}
+
+
+def _profile(kind: str, row: Any) -> Profile:
+    m = row._mapping
+    lexemes = frozenset(m["lexemes"] or ())
+    if kind == "opportunity":
+        return Profile(kind, m["id"], m["party"], m["title"], tuple(m["gbf_targets"]), tuple(m["subjects"]),
+                       tuple(m["assistance_types"]), (), tuple(m["eligible_countries"]), tuple(m["eligible_regions"]),
+                       _langs(m["title"], m["description"]), lexemes, m["updated_at"],
+                       detail={"provider_organization": m["provider_organization"],
+                               "application_deadline": m["application_deadline"]})  # fmt: skip
+    if kind == "cooperation-request":
+        return Profile(kind, m["id"], m["party"], m["title"], tuple(m["gbf_targets"]), tuple(m["subjects"]),
+                       tuple(m["assistance_types"]), (m["party"], *m["countries"]),
+                       languages=_langs(m["title"], m["problem"], m["objectives"]), lexemes=lexemes,
+                       updated_at=m["updated_at"],
+                       detail={"status": m["status"], "providers": list(m["providers"]) or None})  # fmt: skip
+    if kind == "offer":
+        return Profile(kind, m["id"], m["party"], m["title"], tuple(m["gbf_targets"]), tuple(m["subjects"]),
+                       tuple(m["assistance_types"]), (m["request_party"], *m["countries"]),
+                       languages=_langs(m["title"], m["description"]), lexemes=lexemes, updated_at=m["updated_at"],
+                       detail={"request_id": m["request_id"], "provider_organization": m["provider_organization"],
+                               "status": m["status"]})  # fmt: skip
+    return Profile(kind, m["id"], m["party"], m["title"], tuple(m["gbf_targets"]), tuple(m["subjects"]), (),
+                   (m["party"], *m["countries"]), languages=_langs(m["title"], m["summary"]) | set(m["languages"]),
+                   lexemes=lexemes, updated_at=m["updated_at"], type=m["type"])  # fmt: skip
+
+
+# --- vocabulary context --------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Vocab:
+    """The hierarchies a ranking reads (cached reference data) and the areas of every country."""
+
+    gbf: reference.Hierarchy
+    subjects: reference.Hierarchy
+    regions: reference.Hierarchy
+    areas_of: dict[str, list[str]]  # country -> codes of the areas containing it, most specific first
+
+    def level(self, region: str) -> str:
+        return str(self.regions.extra.get(region, {}).get("level", "region"))
+
+    def eligible_set(self, countries: Iterable[str], regions: Iterable[str]) -> set[str]:
+        """Every country an eligibility list admits."""
+        out = set(countries)
+        for r in regions:
+            out |= self.regions.members.get(r, frozenset())
+        return out
+
+
+_AREA_ORDER = {"intermediate-region": 0, "sub-region": 1, "grouping": 2, "region": 3}
+_vocab_cache: tuple[reference.Hierarchy, Vocab] | None = None
+
+
+async def _vocab(conn: AsyncConnection) -> Vocab:
+    global _vocab_cache
+    regions = await reference.hierarchy(conn, "regions")
+    if _vocab_cache is not None and _vocab_cache[0] is regions:
+        return _vocab_cache[1]
+    vocab = Vocab(await reference.hierarchy(conn, "gbf-targets"), await reference.hierarchy(conn, "cbd-subjects"),
+                  regions, {})  # fmt: skip
+    for code, members in regions.members.items():
+        if vocab.level(code) in _AREA_ORDER:
+            for c in members:
+                vocab.areas_of.setdefault(c, []).append(code)
+    for areas in vocab.areas_of.values():
+        areas.sort(key=lambda r: (_AREA_ORDER[vocab.level(r)], r))
+    _vocab_cache = (regions, vocab)
+    return vocab
+
+
+# --- features ------------------------------------------------------------------------------------------------
+
+
+def _term_matches(
+    tree: reference.Hierarchy, mine: Sequence[str], theirs: Sequence[str]
+) -> list[tuple[str, str, float]]:
+    """(my term, their term, credit) for each of my terms, best match only: exact 1, else HIERARCHY_CREDIT per
+    level between a term and its broader or narrower one on the other side."""
+    out = []
+    their_set = set(theirs)
+    for term in mine:
+        if term in their_set:
+            out.append((term, term, 1.0))
+            continue
+        best: tuple[str, float] | None = None
+        for depth, other in enumerate(tree.ancestors(term), start=1):
+            if other in their_set:
+                best = (other, HIERARCHY_CREDIT**depth)
+                break
+        down = tree.descendants(term)[1:]
+        for other in down:
+            if other in their_set:
+                depth = _depth(tree, other, term)
+                credit = HIERARCHY_CREDIT**depth
+                if best is None or credit > best[1]:
+                    best = (other, credit)
+                break
+        if best:
+            out.append((term, best[0], best[1]))
+    return out
+
+
+def _depth(tree: reference.Hierarchy, lower: str, upper: str) -> int:
+    ancestors = tree.ancestors(lower)
+    return ancestors.index(upper) + 1 if upper in ancestors else 1
+
+
+def _set_score(credit: float, n_mine: int, n_theirs: int) -> float:
+    """A cosine over term sets with partial credits: the share of both sides the overlap covers."""
+    if not n_mine or not n_theirs:
+        return 0.0
+    return min(1.0, credit / math.sqrt(n_mine * n_theirs))
+
+
+def _term_reasons(kind: str, tree: reference.Hierarchy, matches: list[tuple[str, str, float]]) -> list[dict[str, Any]]:
+    reasons = []
+    for mine, theirs, credit in matches:
+        reason: dict[str, Any] = {"kind": kind, "term": mine, "label": tree.label(mine)}
+        if theirs != mine:
+            relation = "broader" if theirs in tree.ancestors(mine) else "narrower"
+            reason.update(relation=relation, matched=theirs, matched_label=tree.label(theirs), credit=credit)
+        reasons.append(reason)
+    return reasons
+
+
+def _geo(vocab: Vocab, q: Profile, c: Profile) -> tuple[float, list[dict[str, Any]]] | None:
+    """Geographic fit; None when an opportunity's eligibility excludes the other side."""
+    offer, other = (q, c) if q.kind == "opportunity" else (c, q) if c.kind == "opportunity" else (None, None)
+    if offer is not None and other is not None:
+        if not offer.restricts_eligibility:
+            return OPEN_TO_ALL_CREDIT, []
+        country = other.party
+        if country is None:
+            return None
+        if country in offer.eligible_countries:
+            return GEO_CREDIT["country"], [{"kind": "country", "term": country}]
+        best: tuple[float, str] | None = None
+        for region in offer.eligible_regions:
+            if country in vocab.regions.members.get(region, frozenset()):
+                credit = GEO_CREDIT.get(vocab.level(region), GEO_CREDIT["region"])
+                if best is None or credit > best[0]:
+                    best = (credit, region)
+        if best is None:
+            return None
+        return best[0], [{"kind": "region", "term": best[1], "label": vocab.regions.label(best[1]), "country": country}]
+    shared = [x for x in dict.fromkeys(q.countries) if x in set(c.countries)]
+    if shared:
+        return GEO_CREDIT["country"], [{"kind": "country", "term": shared[0]}]
+    for mine in dict.fromkeys(q.countries):
+        their_areas = {r: x for x in c.countries for r in vocab.areas_of.get(x, ())}
+        for region in vocab.areas_of.get(mine, ()):
+            if region in their_areas:
+                credit = GEO_CREDIT.get(vocab.level(region), GEO_CREDIT["region"])
+                return credit, [{"kind": "region", "term": region, "label": vocab.regions.label(region),
+                                 "countries": [mine, their_areas[region]]}]  # fmt: skip
+    return 0.0, []
+
+
+def _recency(updated_at: datetime | None, now: datetime) -> float:
+    if updated_at is None:
+        return 0.0
+    age_days = max(0.0, (now - updated_at).total_seconds() / 86400)
+    return 0.5 ** (age_days / RECENCY_HALF_LIFE_DAYS)
+
+
+@dataclass(slots=True)
+class TextContext:
+    """The query's words: lexemes with their idf over the candidate pool, and a readable word for each."""
+
+    lexemes: frozenset[str]
+    idf: dict[str, float]
+    words: dict[str, str]
+    norm: float
+    default_idf: float  # the idf of a word of the candidate the query does not have (as rare as can be)
+
+
+def _text(ctx: TextContext, c: Profile) -> tuple[float, list[str]]:
+    if not ctx.lexemes or not c.lexemes or ctx.norm == 0:
+        return 0.0, []
+    shared = ctx.lexemes & c.lexemes
+    if not shared:
+        return 0.0, []
+    theirs = c.lexemes - DOMAIN_STOPWORDS
+    num = sum(ctx.idf.get(lx, 0.0) ** 2 for lx in shared)
+    den = ctx.norm * math.sqrt(sum(ctx.idf.get(lx, ctx.default_idf) ** 2 for lx in theirs) or 1.0)
+    sim = num / den if den else 0.0
+    ranked = sorted(shared, key=lambda lx: (-ctx.idf.get(lx, 0.0), ctx.words.get(lx, lx)))
+    terms = list(dict.fromkeys(ctx.words.get(lx, lx) for lx in ranked))[:MAX_TEXT_TERMS]
+    return min(1.0, sim / TEXT_SATURATION), terms
+
+
+def score_pair(vocab: Vocab, ctx: TextContext, q: Profile, c: Profile, now: datetime) -> dict[str, Any] | None:
+    """The match of candidate `c` for query `q`: score and reasons, or None when it is no match at all."""
+    geo = _geo(vocab, q, c)
+    if geo is None:
+        return None
+    features: dict[str, float] = {}
+    reasons: list[dict[str, Any]] = []
+    gbf = _term_matches(vocab.gbf, q.gbf_targets, c.gbf_targets)
+    features["gbf_target"] = _set_score(sum(m[2] for m in gbf), len(q.gbf_targets), len(c.gbf_targets))
+    reasons += _term_reasons("gbf_target", vocab.gbf, gbf)
+    subj = _term_matches(vocab.subjects, q.subjects, c.subjects)
+    features["subject"] = _set_score(sum(m[2] for m in subj), len(q.subjects), len(c.subjects))
+    reasons += _term_reasons("subject", vocab.subjects, subj)
+    shared_types = [t for t in q.assistance_types if t in set(c.assistance_types)]
+    features["assistance_type"] = _set_score(len(shared_types), len(q.assistance_types), len(c.assistance_types))
+    reasons += [{"kind": "assistance_type", "term": t} for t in shared_types]
+    text_score, words = _text(ctx, c)
+    features["text"] = text_score
+    if words:
+        reasons.append({"kind": "text", "terms": words})
+    if not reasons:  # nothing in common but place, language or age: no match
+        return None
+    features["region"], geo_reasons = geo
+    reasons += geo_reasons
+    langs = sorted(q.languages & c.languages, key=LANGS.index)
+    features["language"] = 1.0 if langs else 0.0
+    if langs:
+        reasons.append({"kind": "language", "terms": langs})
+    features["recency"] = _recency(c.updated_at, now)
+    total = sum(WEIGHTS.values())
+    score = KIND_FACTOR[c.kind] * sum(WEIGHTS[k] * v for k, v in features.items()) / total
+    if score < MIN_SCORE:
+        return None
+    return {"kind": c.kind, "id": c.id, "type": c.type, "party": c.party, "title": c.title,
+            "score": round(min(1.0, max(0.0, score)), 4), "reasons": reasons,
+            "features": {k: round(v, 4) for k, v in features.items()}, "detail": c.detail}  # fmt: skip
+
+
+# --- retrieval -----------------------------------------------------------------------------------------------
+
+
+def _expand(tree: reference.Hierarchy, terms: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for t in terms:
+        out += [t, *tree.ancestors(t), *tree.descendants(t)[1:]]
+    return list(dict.fromkeys(out))
+
+
+def _tsquery(lexemes: Iterable[str]) -> str:
+    parts = ["'" + lx.replace("\\", "\\\\").replace("'", "''") + "'" for lx in lexemes]
+    return " | ".join(parts)
+
+
+def _live_where(kind: str, q: Profile, vocab: Vocab, params: dict[str, Any]) -> str:
+    """Which candidates may appear at all: live, eligible, not the query itself, not the query's own Party's
+    offers of help."""
+    if kind == "opportunity":
+        params["party_areas"] = vocab.areas_of.get(q.party or "", [])
+        return (
+            "o.status = 'open' AND (o.application_deadline IS NULL OR o.application_deadline >= :today)"
+            " AND o.provider_party IS DISTINCT FROM :party"
+            " AND ((cardinality(o.eligible_countries) = 0 AND cardinality(o.eligible_regions) = 0)"
+            "      OR :party = ANY(o.eligible_countries) OR o.eligible_regions && CAST(:party_areas AS text[]))"
+        )
+    if kind == "offer":
+        # Offers on matched requests surface as those requests (with their providers), not a second time.
+        return (
+            "o.status IN ('proposed', 'accepted') AND r.status IN ('open', 'in-discussion') AND r.id <> :self"
+            " AND o.provider_party IS DISTINCT FROM :party"
+        )
+    if kind == "record":
+        params["types"] = list(MATCHED_TYPES)
+        return "c.status = 'published' AND c.type = ANY(CAST(:types AS text[]))"
+    # cooperation requests: past matched ones for a request, open ones for an opportunity
+    if q.kind == "opportunity":
+        cond = (
+            "r.status IN ('open', 'in-discussion') AND (r.end_date IS NULL OR r.end_date >= :today)"
+            " AND r.party IS DISTINCT FROM :party"
+        )
+        if q.restricts_eligibility:
+            params["eligible"] = sorted(vocab.eligible_set(q.eligible_countries, q.eligible_regions))
+            cond += " AND r.party = ANY(CAST(:eligible AS text[]))"
+        return cond
+    return "r.status = 'matched' AND r.id <> :self"
+
+
+async def _retrieve(conn: AsyncConnection, kind: str, q: Profile, vocab: Vocab, lexemes: list[str],
+                    today: date) -> list[Profile]:  # fmt: skip
+    a = _ALIAS[kind]
+    params: dict[str, Any] = {"self": q.id, "party": q.party, "today": today, "n": CANDIDATES_PER_KIND}
+    params["gq"], params["sq"] = _expand(vocab.gbf, q.gbf_targets), _expand(vocab.subjects, q.subjects)
+    live = _live_where(kind, q, vocab, params)
+    match = [f"{a}.gbf_targets && CAST(:gq AS text[])", f"{a}.subjects && CAST(:sq AS text[])"]
+    if lexemes:
+        params["tsq"] = _tsquery(lexemes)
+        match += [f"{a}.match_tsv @@ CAST(:tsq AS tsquery)"]
+        if kind == "offer":  # the offer's own words count, besides those of the request it was made on
+            match += ["o.match_tsv @@ CAST(:tsq AS tsquery)"]
+    shared = (f"(SELECT count(*) FROM unnest({a}.gbf_targets) t WHERE t = ANY(CAST(:gq AS text[])))"
+              f" + (SELECT count(*) FROM unnest({a}.subjects) t WHERE t = ANY(CAST(:sq AS text[])))")  # fmt: skip
+    where = f"({live}) AND ({' OR '.join(match)})"
+    updated = "o.updated_at" if kind == "offer" else f"{a}.updated_at"
+    sql = _SQL[kind].format(where=where) + f" ORDER BY {shared} DESC, {updated} DESC LIMIT :n"
+    rows = await conn.execute(text(sql), params)
+    return [_profile(kind, r) for r in rows]
+
+
+async def _words(conn: AsyncConnection, q_texts: dict[str, str]) -> dict[str, str]:
+    """lexeme -> the first word of the query's text that stems to it (what a text reason shows)."""
+    words: list[tuple[str, str]] = []
+    for lang, value in q_texts.items():
+        for w in dict.fromkeys(re.findall(r"\w{3,}", value.lower())):
+            words.append((lang, w))
+    if not words:
+        return {}
+    cfg = {"en": "english", "fr": "french", "es": "spanish", "ru": "russian", "ar": "arabic", "zh": "simple"}
+    sql = text("""
+        SELECT w.word, lx
+        FROM unnest(CAST(:langs AS text[]), CAST(:words AS text[])) WITH ORDINALITY AS w(lang, word, i),
+             LATERAL unnest(tsvector_to_array(to_tsvector(CAST(CAST(:cfgs AS jsonb) ->> w.lang AS regconfig),
+                                                          public.chm_unaccent(w.word)))) AS lx
+        ORDER BY w.i
+    """)
+    import orjson
+
+    rows = await conn.execute(sql, {"langs": [lang for lang, _ in words], "words": [w for _, w in words],
+                                    "cfgs": orjson.dumps(cfg).decode()})  # fmt: skip
+    out: dict[str, str] = {}
+    for word, lx in rows:
+        out.setdefault(lx, word)
+    return out
+
+
+def _texts(*values: dict[str, str] | None) -> dict[str, str]:
+    out: dict[str, list[str]] = {}
+    for v in values:
+        for lang, t in (v or {}).items():
+            out.setdefault(lang, []).append(t)
+    return {lang: " ".join(ts) for lang, ts in out.items()}
+
+
+def _text_context(q: Profile, pool: list[Profile], words: dict[str, str]) -> TextContext:
+    lexemes = frozenset(q.lexemes - DOMAIN_STOPWORDS)
+    n = len(pool)
+    df: dict[str, int] = {}
+    for c in pool:
+        for lx in c.lexemes & lexemes:
+            df[lx] = df.get(lx, 0) + 1
+    idf = {lx: math.log((n + 1) / (df.get(lx, 0) + 0.5)) + 1.0 for lx in lexemes}
+    norm = math.sqrt(sum(v * v for v in idf.values()))
+    return TextContext(lexemes, idf, words, norm, math.log((n + 1) / 0.5) + 1.0)
+
+
+def _check_limit(limit: int, kinds: Sequence[str] | None) -> None:
+    if not 1 <= limit <= LIMIT_MAX:
+        raise BadRequest(f"limit must be 1–{LIMIT_MAX}", errors=[{"loc": ["query", "limit"], "type": "value_error",
+                         "msg": f"must be between 1 and {LIMIT_MAX}"}])  # fmt: skip
+    for k in kinds or ():
+        if k not in KINDS:
+            raise BadRequest(f"unknown kind '{k}'", errors=[{"loc": ["query", "kind"], "type": "value_error",
+                             "msg": f"must be one of {', '.join(KINDS)}"}])  # fmt: skip
+
+
+async def _rank(conn: AsyncConnection, q: Profile, q_texts: dict[str, str], kinds: Sequence[str], limit: int,
+                now: datetime | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    now = now or datetime.now(UTC)
+    vocab = await _vocab(conn)
+    # Longer words first: they tend to be the specific ones ("mangrove" before "area").
+    q_lexemes = sorted(q.lexemes - DOMAIN_STOPWORDS, key=lambda lx: (-len(lx), lx))[:MAX_QUERY_LEXEMES]
+    pool: list[Profile] = []
+    for kind in kinds:
+        pool += await _retrieve(conn, kind, q, vocab, q_lexemes, now.date())
+    words = await _words(conn, q_texts) if pool else {}
+    ctx = _text_context(q, pool, words)
+    matches = [m for c in pool if (m := score_pair(vocab, ctx, q, c, now)) is not None]
+    matches.sort(key=lambda m: (-m["score"], str(m["id"])))
+    return matches[:limit]
+
+
+# --- entry points --------------------------------------------------------------------------------------------
+
+REQUEST_KINDS = KINDS  # candidates for a request
+OPPORTUNITY_KINDS = ("cooperation-request",)  # candidates for an opportunity: open requests
+
+
+async def _request_profile(conn: AsyncConnection, principal: Principal, request_id: uuid.UUID) -> tuple[Profile, dict]:
+    request = await cooperation.get_request(conn, principal, request_id)  # visibility and 404 live there
+    row = (await conn.execute(text(_SQL["cooperation-request"].format(where="r.id = :id")), {"id": request_id})).one()
+    return _profile("cooperation-request", row), _texts(request["title"], request["problem"], request["objectives"])
+
+
+async def _opportunity_profile(conn: AsyncConnection, principal: Principal, opportunity_id: uuid.UUID
+                               ) -> tuple[Profile, dict]:  # fmt: skip
+    opp = await opportunities.get_opportunity(conn, principal, opportunity_id)
+    row = (await conn.execute(text(_SQL["opportunity"].format(where="o.id = :id")), {"id": opportunity_id})).one()
+    return _profile("opportunity", row), _texts(opp["title"], opp["description"])
+
+
+async def matches_for_request(
+    conn: AsyncConnection, principal: Principal, request_id: uuid.UUID, *, limit: int = DEFAULT_LIMIT,
+    kinds: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Who can help with a request: opportunities, offers on similar requests, experts, organizations and projects,
+    and similar past requests that were matched; best first."""
+    _check_limit(limit, kinds)
+    q, texts = await _request_profile(conn, principal, request_id)
+    return await _rank(conn, q, texts, [k for k in REQUEST_KINDS if not kinds or k in kinds], limit)
+
+
+async def matches_for_opportunity(
+    conn: AsyncConnection, principal: Principal, opportunity_id: uuid.UUID, *, limit: int = DEFAULT_LIMIT
+) -> list[dict[str, Any]]:
+    """The open, unexpired, eligible requests an opportunity can serve; best first."""
+    _check_limit(limit, None)
+    q, texts = await _opportunity_profile(conn, principal, opportunity_id)
+    return await _rank(conn, q, texts, OPPORTUNITY_KINDS, limit)
+
+
+def settings() -> dict[str, Any]:
+    """The ranking's weights and constants, as the API and the benchmark print them."""
+    return {"weights": WEIGHTS, "hierarchy_credit": HIERARCHY_CREDIT, "geo_credit": GEO_CREDIT,
+            "open_to_all_credit": OPEN_TO_ALL_CREDIT, "kind_factor": KIND_FACTOR,
+            "recency_half_life_days": RECENCY_HALF_LIFE_DAYS, "text_saturation": TEXT_SATURATION,
+            "min_score": MIN_SCORE, "candidates_per_kind": CANDIDATES_PER_KIND}  # fmt: skip
+
+
+def answer(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ranking as the MatchList shape: the matches and the weights and constants that produced them."""
+    return {"items": items, "weights": WEIGHTS, "settings": {k: v for k, v in settings().items() if k != "weights"}}
+
+
+CM = CooperationMatch.__table__  # type: ignore[attr-defined]
+MATCH_KIND = "cooperation-match"
+
+
+async def announce(session: Any, principal: Principal, opportunity_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Record, once per pair, the open requests a just-written open opportunity scores at least
+    `MATCH_EVENT_THRESHOLD` for, each with a change-log entry (webhook event `cooperation.match`); in the
+    writer's transaction. Ranked as the public sees it (anonymous)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    from app.auth.principal import ANONYMOUS
+
+    conn = await session.connection()
+    found = await matches_for_opportunity(conn, ANONYMOUS, opportunity_id, limit=LIMIT_MAX)
+    strong = [m for m in found if m["score"] >= MATCH_EVENT_THRESHOLD]
+    if not strong:
+        return []
+    rows = [{"id": uuid.uuid4(), "request_id": m["id"], "opportunity_id": opportunity_id, "score": m["score"],
+             "reasons": m["reasons"]} for m in strong]  # fmt: skip
+    stmt = pg_insert(CM).values(rows).on_conflict_do_nothing(index_elements=["request_id", "opportunity_id"])
+    inserted = {r.request_id: r.id for r in await session.execute(stmt.returning(CM.c.id, CM.c.request_id))}
+    announced = [m for m in strong if m["id"] in inserted]
+    await events.emit(session, principal, [
+        events.Event(action="cooperation.match", kind=MATCH_KIND, entity_id=str(inserted[m["id"]]), party=m["party"],
+                     op="create", detail={"request_id": str(m["id"]), "opportunity_id": str(opportunity_id),
+                                          "score": m["score"]})
+        for m in announced
+    ])  # fmt: skip
+    return announced

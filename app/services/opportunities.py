@@ -1,0 +1,247 @@
+"""Opportunities: support on offer that is not yet tied to a request (the Bio-Bridge "opportunity").
+
+Rules: a Party publishes opportunities as their provider (`provider_party` is the token's Party, optionally
+with the organization that delivers); the Secretariat publishes for any Party, or for an organization alone
+(`provider_party` empty, `provider_organization` required). Only the publishing Party (or the Secretariat)
+edits, closes or deletes an opportunity. There is no draft state: an opportunity is public once written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, insert, select, true, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.auth.principal import Principal
+from app.errors import Forbidden, Invalid, NotFound
+from app.models.derive import columns
+from app.models.opportunity import (
+    OPPORTUNITY_STATUSES,
+    Opportunity,
+    OpportunityCreate,
+    OpportunityPublic,
+    OpportunityUpdate,
+)
+from app.services import etags, events, paging, reference
+from app.services.ownership import check_party_unchanged, values_of, writing_party
+
+OP = Opportunity.__table__  # type: ignore[attr-defined]
+PUBLIC_COLUMNS = columns(OP, OpportunityPublic)
+
+SORTS: dict[str, paging.SortKey] = {
+    "-updated_at": paging.SortKey("-updated_at", (OP.c.updated_at, OP.c.id), (datetime, uuid.UUID), True),
+    "updated_at": paging.SortKey("updated_at", (OP.c.updated_at, OP.c.id), (datetime, uuid.UUID)),
+}  # fmt: skip
+DEFAULT_SORT = "-updated_at"
+SCOPE = "cooperation:write"
+KIND = "opportunity"
+
+
+@dataclass(frozen=True)
+class OpportunityFilter:
+    """The documented list filters (`party` is the provider Party)."""
+
+    party: str | None = None
+    status: str | None = None
+    subject: str | None = None
+    gbf_target: str | None = None
+    updated_since: datetime | None = None
+
+
+def to_public(row: Any) -> dict[str, Any]:
+    """A row as the OpportunityPublic shape."""
+    return dict(row._mapping)
+
+
+def visibility(principal: Principal) -> ColumnElement[bool]:
+    """Which opportunities the caller may see: all of them (no draft state; the hook stays for one)."""
+    return true()
+
+
+async def validate_filter(conn: AsyncConnection, f: OpportunityFilter) -> OpportunityFilter:
+    """Normalise filters and reject unknown values with a 400 that names them."""
+    if f.status is not None and f.status not in OPPORTUNITY_STATUSES:
+        raise paging.bad_param("status", f.status, OPPORTUNITY_STATUSES)
+    return OpportunityFilter(
+        party=await reference.check_party_filter(conn, f.party), status=f.status,
+        subject=await reference.check_term_filter(conn, "subject", f.subject),
+        gbf_target=await reference.check_term_filter(conn, "gbf_target", f.gbf_target),
+        updated_since=f.updated_since,
+    )  # fmt: skip
+
+
+def _where(principal: Principal, f: OpportunityFilter) -> list[ColumnElement[bool]]:
+    conds = [visibility(principal)]
+    if f.party:
+        conds.append(OP.c.provider_party == f.party)
+    if f.status:
+        conds.append(OP.c.status == f.status)
+    if f.subject:
+        conds.append(OP.c.subjects.overlap(reference.with_narrower("subject", f.subject)))
+    if f.gbf_target:
+        conds.append(OP.c.gbf_targets.overlap(reference.with_narrower("gbf_target", f.gbf_target)))
+    if f.updated_since:
+        conds.append(OP.c.updated_at >= f.updated_since)
+    return conds
+
+
+def sort_key(sort: str | None) -> paging.SortKey:
+    """Resolve a `sort` parameter."""
+    return paging.resolve_sort(SORTS, sort, DEFAULT_SORT)
+
+
+async def list_opportunities(
+    conn: AsyncConnection,
+    principal: Principal,
+    *,
+    filters: OpportunityFilter,
+    sort: str | None = None,
+    cursor: str | None = None,
+    limit: int = paging.DEFAULT_LIMIT,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A keyset page of opportunities, newest change first by default."""
+    paging.check_limit(limit)
+    key = sort_key(sort)
+    filters = await validate_filter(conn, filters)
+    stmt = select(*PUBLIC_COLUMNS).where(and_(*_where(principal, filters)))
+    rows, next_cursor = await paging.fetch(conn, stmt, key, cursor, limit)
+    return [to_public(r) for r in rows], next_cursor
+
+
+async def get_opportunity(conn: Any, principal: Principal, opportunity_id: uuid.UUID, *, lock: bool = False
+                          ) -> dict[str, Any]:  # fmt: skip
+    """One opportunity; `lock` takes a row lock inside a write transaction."""
+    stmt = select(*PUBLIC_COLUMNS).where(OP.c.id == opportunity_id, visibility(principal))
+    row = (await conn.execute(stmt.with_for_update() if lock else stmt)).first()
+    if row is None:
+        raise NotFound(f"no opportunity {opportunity_id}")
+    return to_public(row)
+
+
+async def get_many(conn: AsyncConnection, principal: Principal, ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
+    """Opportunities by id in the given order (None where missing); for DataLoaders and matchmaking."""
+    if not ids:
+        return []
+    rows = await conn.execute(select(*PUBLIC_COLUMNS).where(OP.c.id.in_(ids), visibility(principal)))
+    found = {r.id: to_public(r) for r in rows}
+    return [found.get(i) for i in ids]
+
+
+async def opportunities_for_parties(
+    conn: AsyncConnection, principal: Principal, parties: list[str]
+) -> list[list[dict[str, Any]]]:
+    """Each Party's opportunities (newest change first), one list per given Party code; for DataLoaders."""
+    if not parties:
+        return []
+    stmt = (select(*PUBLIC_COLUMNS).where(OP.c.provider_party.in_(set(parties)), visibility(principal))
+            .order_by(OP.c.updated_at.desc(), OP.c.id.desc()))  # fmt: skip
+    by_party: dict[str, list[dict[str, Any]]] = {}
+    for row in await conn.execute(stmt):
+        by_party.setdefault(row.provider_party, []).append(to_public(row))
+    return [by_party.get(p, []) for p in parties]
+
+
+# --- writes --------------------------------------------------------------------------------------------------
+
+
+def _event(op: str, opportunity: dict[str, Any]) -> events.Event:
+    return events.Event(action=f"{KIND}.{op}", kind=KIND, entity_id=str(opportunity["id"]),
+                        party=opportunity["provider_party"], op=op, reindex=True)  # fmt: skip
+
+
+async def _provider(conn: AsyncConnection, principal: Principal, data: OpportunityCreate) -> str | None:
+    """The owning Party: the token's own; the Secretariat names one, or none for an organization alone."""
+    if principal.party is None and data.provider_party is None:
+        if not data.provider_organization:
+            raise Invalid.field(["body", "provider_organization"], "an opportunity published by the Secretariat "
+                                "names a provider_party or a provider_organization")  # fmt: skip
+        return None
+    return await writing_party(conn, principal, data.provider_party)
+
+
+def _require_owner(principal: Principal, current: dict[str, Any]) -> None:
+    owner = current["provider_party"]
+    if principal.is_secretariat:
+        return
+    if owner is None:
+        raise Forbidden("only the Secretariat changes an opportunity it published")
+    principal.require_party(owner)
+
+
+def _check_provider(values: dict[str, Any], current: dict[str, Any]) -> None:
+    merged = {**current, **values}
+    if merged.get("provider_party") is None and not merged.get("provider_organization"):
+        raise Invalid.field(["body", "provider_organization"], "an opportunity without a provider Party names the "
+                                                               "provider_organization")  # fmt: skip
+
+
+async def create_opportunity(session: Any, principal: Principal, *, data: OpportunityCreate) -> dict[str, Any]:
+    """Publish an opportunity for the token's Party (the Secretariat names any Party, or an organization)."""
+    principal.require(SCOPE)
+    conn = await session.connection()
+    values = values_of(data, partial=False)
+    values["provider_party"] = await _provider(conn, principal, data)
+    await reference.check_terms(conn, values)
+    now = await events.now(session)
+    row = (await session.execute(insert(OP).values(id=uuid.uuid4(), created_at=now, updated_at=now, **values)
+                                 .returning(*PUBLIC_COLUMNS))).one()  # fmt: skip
+    opportunity = to_public(row)
+    await events.emit(session, principal, [_event("create", opportunity)])
+    await _announce(session, principal, opportunity)
+    return opportunity
+
+
+async def _announce(session: Any, principal: Principal, opportunity: dict[str, Any]) -> None:
+    """An open opportunity announces the open requests it fits well (cooperation.match)."""
+    from app.services import matchmaking  # matchmaking reads opportunities through this module
+
+    if opportunity["status"] == "open":
+        await matchmaking.announce(session, principal, opportunity["id"])
+
+
+async def update_opportunity(
+    session: Any,
+    principal: Principal,
+    opportunity_id: uuid.UUID,
+    *,
+    data: OpportunityCreate | OpportunityUpdate,
+    if_match: str | None = None,
+) -> dict[str, Any]:
+    """Replace (OpportunityCreate, PUT) or patch (OpportunityUpdate, PATCH) an opportunity the caller owns."""
+    principal.require(SCOPE)
+    current = await get_opportunity(session, principal, opportunity_id, lock=True)
+    _require_owner(principal, current)
+    replace = isinstance(data, OpportunityCreate)
+    if isinstance(data, OpportunityCreate) and current["provider_party"] is not None:
+        check_party_unchanged(principal, current["provider_party"], data.provider_party)
+    elif isinstance(data, OpportunityCreate) and data.provider_party is not None:
+        raise Invalid.field(["body", "provider_party"], "the provider Party of an existing opportunity cannot change")
+    etags.check_if_match(if_match, OpportunityPublic, current)
+    values = values_of(data, partial=not replace)
+    values.pop("provider_party", None)
+    _check_provider(values, current)
+    await reference.check_terms(await session.connection(), values)
+    if not values:
+        return current
+    values["updated_at"] = await events.now(session)
+    row = (await session.execute(update(OP).where(OP.c.id == opportunity_id).values(**values)
+                                 .returning(*PUBLIC_COLUMNS))).one()  # fmt: skip
+    opportunity = to_public(row)
+    await events.emit(session, principal, [_event("update", opportunity)])
+    await _announce(session, principal, opportunity)
+    return opportunity
+
+
+async def delete_opportunity(session: Any, principal: Principal, opportunity_id: uuid.UUID, *,
+                             if_match: str | None = None) -> None:  # fmt: skip
+    """Delete an opportunity the caller owns."""
+    principal.require(SCOPE)
+    current = await get_opportunity(session, principal, opportunity_id, lock=True)
+    _require_owner(principal, current)
+    etags.check_if_match(if_match, OpportunityPublic, current)
+    await session.execute(delete(OP).where(OP.c.id == opportunity_id))
+    await events.emit(session, principal, [_event("delete", current)])
