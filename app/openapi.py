@@ -41,8 +41,11 @@ OVERRIDES = Path(__file__).resolve().parents[1] / "openapi-overrides.yaml"
 PROBLEM_JSON = "application/problem+json"
 REF = "#/components/schemas/"
 
-# operationIds are the handler's name in camelCase; these read better, or say which resource they are on.
+# operationIds are the handler's name in camelCase; these read better, or say which resource they are on
+# (a key may be "<router module>.<handler>" where two routers use the same handler name).
 OPERATION_IDS: dict[str, str] = {
+    "cooperation.list_matches": "listCooperationRequestMatches",
+    "opportunities.list_matches": "listOpportunityMatches",
     "healthz": "getHealth",
     "readyz": "getReadiness",
     "prometheus_metrics": "getMetrics",
@@ -135,7 +138,8 @@ def api_routes(app: FastAPI) -> list[Any]:
 
 def operation_id(route: Any) -> str:
     """The short, stable operationId of a route (FastAPI's `generate_unique_id_function`)."""
-    return OPERATION_IDS.get(route.name) or _camel(route.name)
+    module = getattr(getattr(route, "endpoint", None), "__module__", "").rpartition(".")[2]
+    return OPERATION_IDS.get(f"{module}.{route.name}") or OPERATION_IDS.get(route.name) or _camel(route.name)
 
 
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
