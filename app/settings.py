@@ -26,12 +26,13 @@ class Settings(BaseSettings):
     meili_url: str | None = Field(default=None, alias="MEILI_URL")
     meili_key: SecretStr | None = Field(default=None, alias="MEILI_KEY")
     meili_index_prefix: str = Field(default="chm", alias="MEILI_INDEX_PREFIX")
-    public_base_url: str = Field(default="http://127.0.0.1:8000", alias="CHM_PUBLIC_URL")
+    public_base_url: str | None = Field(default=None, alias="CHM_PUBLIC_URL")  # None: the request's own origin
     cors_origins: list[str] = Field(default_factory=lambda: ["*"], alias="CHM_CORS_ORIGINS")
     token_issuer: str = Field(default="chm-api", alias="CHM_TOKEN_ISSUER")
     token_audience: str = Field(default="chm-api", alias="CHM_TOKEN_AUDIENCE")
     graphql_ide: bool | None = Field(default=None, alias="CHM_GRAPHQL_IDE")
     graphql_introspection: bool | None = Field(default=None, alias="CHM_GRAPHQL_INTROSPECTION")
+    cache_max_age: int = Field(default=60, ge=0, alias="CHM_CACHE_MAX_AGE")  # anonymous reads, seconds
     rate_limit_per_minute: int = Field(default=600, alias="CHM_RATE_LIMIT_PER_MINUTE")
     rate_limit_burst: int | None = Field(default=None, ge=1, alias="CHM_RATE_LIMIT_BURST")
     trusted_proxies: str = Field(
@@ -81,6 +82,11 @@ class Settings(BaseSettings):
             if key.lower() in _PLACEHOLDERS or len(key.encode()) < 32:
                 raise ValueError("CHM_SECRET_KEY must be set to at least 32 random bytes in production")
         return self
+
+    def link_base_url(self) -> str:
+        """Where links made outside a request (webhook payloads) point: CHM_PUBLIC_URL, else the default
+        local address (a request's own links use the origin it came to)."""
+        return (self.public_base_url or "http://127.0.0.1:8000").rstrip("/")
 
     @property
     def is_development(self) -> bool:

@@ -20,6 +20,8 @@ os.environ.setdefault("CHM_RATE_LIMIT_PER_MINUTE", "0")  # tests/routers/test_pl
 from app import db
 from app.settings import get_settings
 
+pytest_plugins = ("tests.live",)  # the `live_server` fixture (a uvicorn subprocess) for third-party tools
+
 KEEP = {"parties", "vocabulary_terms", "alembic_version"}
 
 

@@ -86,7 +86,7 @@ def export(
 
             try:
                 return await bundle.export(
-                    db.get_engine(), out, source=settings.public_base_url, party=party.upper() if party else None,
+                    db.get_engine(), out, source=settings.link_base_url(), party=party.upper() if party else None,
                     since=since, langs=langs, key=signing, site=not no_site, progress=advance, on_totals=totals,
                 )  # fmt: skip
             finally:

@@ -488,7 +488,7 @@ class DeliveryWorker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.budget = budget
         self.lease = max(30.0, 3 * self.settings.webhook_timeout_seconds)
-        self.base_url = self.settings.public_base_url.rstrip("/")
+        self.base_url = self.settings.link_base_url()
         self.cache = PayloadCache()
         self.sender: Sender | None = None
         self.delivered = 0

@@ -11,6 +11,7 @@ import strawberry
 from graphql import GraphQLError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import HTMLResponse
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.config import StrawberryConfig
@@ -113,6 +114,11 @@ class Router(GraphQLRouter[Any, None]):
         result.errors = graphql_errors.map_errors(result.errors, suggestions=self.suggestions)
         return await super().process_result(request, result)
 
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        from app.routers.docs import graphql_ide_page
+
+        return HTMLResponse(graphql_ide_page(self.graphql_ide_html, request))
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
@@ -132,7 +138,7 @@ class Router(GraphQLRouter[Any, None]):
 def graphql_router(settings: Settings) -> GraphQLRouter[Any, None]:
     """The `/graphql` router; query batching stays off."""
     schema = build_schema(introspection=settings.introspection_enabled)
-    router = Router(schema, path="/graphql", context_getter=get_context,
+    router = Router(schema, path="/graphql", context_getter=get_context, include_in_schema=False,
                     graphql_ide="graphiql" if settings.ide_enabled else None)  # fmt: skip
     router.suggestions = settings.introspection_enabled
     return router

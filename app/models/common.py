@@ -13,7 +13,9 @@ import re
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetJsonSchemaHandler, HttpUrl, StrictInt
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 from sqlalchemy import Column, DateTime, TypeDecorator, func
 from sqlalchemy import Text as SQLText
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -25,6 +27,11 @@ _LANGSET = frozenset(LANGS)
 def utcnow() -> datetime:
     """Aware UTC now."""
     return datetime.now(UTC)
+
+
+def iso_z(value: datetime) -> str:
+    """An aware datetime as RFC 3339 in UTC with `Z`, the way every timestamp in the API reads."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 # --- edge rules ------------------------------------------------------------------------------------------
@@ -142,12 +149,34 @@ def _check_lstring(value: dict[str, str]) -> dict[str, str]:
     return {k: cleaned[k] for k in LANGS if k in cleaned}
 
 
+LSTRING_MARK = "x-chm-lstring"
+"""Marks an lstring in generated JSON Schema; app/openapi.py folds every marked schema into one `LString`."""
+
+
+class _LStringSchema:
+    """JSON Schema of an lstring: an object keyed by UN language, at least one key."""
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {
+            "type": "object",
+            "description": "Text people read, keyed by UN language (ar en es fr ru zh); at least one language.",
+            "properties": {lang: {"type": "string", "maxLength": 100_000} for lang in LANGS},
+            "additionalProperties": False,
+            "minProperties": 1,
+            "example": {"en": "National report", "fr": "Rapport national"},
+            LSTRING_MARK: True,
+        }
+
+
 LString = Annotated[
     dict[str, Annotated[SafeStr, Field(max_length=100_000)]],
     AfterValidator(_check_lstring),
-    Field(json_schema_extra={"example": {"en": "National report", "fr": "Rapport national"}}),
+    _LStringSchema(),
 ]
 """SafeStr people read, keyed by UN language: at least one of ar en es fr ru zh."""
+
+LStringOut = Annotated[dict[str, str], _LStringSchema()]
+"""An lstring in a response (stored values were validated as `LString` on the way in)."""
 
 
 def _check_lang(value: str) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy import Column, Computed, ForeignKey, Index
 from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import BoundedDate, Contact, LString, SafeStr, Term, created_col, jsonb, text_array
+from app.models.common import BoundedDate, Contact, LString, LStringOut, SafeStr, Term, created_col, jsonb, text_array
 from app.models.derive import check_in, values
 
 RequestStatus = Literal["open", "in-discussion", "matched", "closed"]
@@ -159,7 +159,7 @@ class OfferPublic(BaseModel):
     request_id: uuid.UUID
     provider_party: str | None = None
     provider_organization: str | None = None
-    description: dict[str, str]
+    description: LStringOut
     contact: Contact | None = None
     status: OfferStatus
     created_at: datetime
@@ -169,9 +169,9 @@ class OfferPublic(BaseModel):
 class RequestPublic(BaseModel):
     id: uuid.UUID
     party: str
-    title: dict[str, str]
-    problem: dict[str, str] | None = None
-    objectives: dict[str, str] | None = None
+    title: LStringOut
+    problem: LStringOut | None = None
+    objectives: LStringOut | None = None
     assistance_types: list[str]
     subjects: list[str]
     gbf_targets: list[str]

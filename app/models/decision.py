@@ -12,7 +12,7 @@ from sqlalchemy import Column, ForeignKey, Index, Integer
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import BoundedDate, Int32, LString, SafeStr, Term, created_col, jsonb, text_array
+from app.models.common import BoundedDate, Int32, LString, LStringOut, SafeStr, Term, created_col, jsonb, text_array
 from app.models.derive import check_in, values
 
 DecisionBody = Literal["COP", "CP-MOP", "NP-MOP"]
@@ -129,7 +129,7 @@ class ParagraphPublic(BaseModel):
     number: str | None = None
     section: str | None = None
     type: ParagraphType
-    text: dict[str, str]
+    text: LStringOut
     actors: list[str]
     status: str | None = None
 
@@ -141,7 +141,7 @@ class DecisionPublic(BaseModel):
     body: DecisionBody
     session: int
     number: int
-    title: dict[str, str]
+    title: LStringOut
     meeting: Meeting | None = None
     adopted_on: date | None = None
     status: DecisionStatus

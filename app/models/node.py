@@ -12,7 +12,7 @@ from sqlalchemy import Column, Index
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import Contact, Lang, LString, SafeStr, created_col, jsonb, text_array
+from app.models.common import Contact, Lang, LString, LStringOut, SafeStr, created_col, jsonb, text_array
 from app.models.derive import check_in, values
 
 NodeStatus = Literal["active", "in-development", "inactive"]
@@ -77,8 +77,8 @@ class NodeUpdate(BaseModel):
 class NodePublic(BaseModel):
     id: uuid.UUID
     party: str
-    name: dict[str, str]
-    description: dict[str, str] | None = None
+    name: LStringOut
+    description: LStringOut | None = None
     url: str
     languages: list[str]
     status: NodeStatus

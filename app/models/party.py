@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlmodel import Field, SQLModel
 
-from app.models.common import jsonb
+from app.models.common import LStringOut, jsonb
 
 
 class Party(SQLModel, table=True):
@@ -19,7 +19,7 @@ class Party(SQLModel, table=True):
 
 class PartyPublic(BaseModel):
     code: str
-    name: dict[str, str]
+    name: LStringOut
     is_party: bool
 
 
@@ -35,8 +35,8 @@ class VocabularyTerm(SQLModel, table=True):
 
 class TermPublic(BaseModel):
     code: str
-    title: dict[str, str]
-    description: dict[str, str] | None = None
+    title: LStringOut
+    description: LStringOut | None = None
     broader: list[str] = Field(default_factory=list, description="Codes of the terms directly above this one")
     narrower: list[str] = Field(default_factory=list, description="Codes of the terms directly below this one")
     extra: dict[str, Any] | None = None

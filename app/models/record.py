@@ -18,6 +18,7 @@ from app.models.common import (
     Lang,
     Link,
     LString,
+    LStringOut,
     SafeStr,
     Term,
     created_col,
@@ -218,12 +219,12 @@ class RecordPublic(BaseModel):
     id: uuid.UUID
     uid: str | None = PField(description="CHM-{TYPE}-{PARTY}-{serial}-{revision}; null before first publication")
     party: str
-    type: str
+    type: RecordType
     status: RecordStatus
     revision: int
-    title: dict[str, str]
-    summary: dict[str, str] | None = None
-    body: dict[str, str] | None = None
+    title: LStringOut
+    summary: LStringOut | None = None
+    body: LStringOut | None = None
     languages: list[str]
     links: list[LinkPublic]
     keywords: list[str]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
@@ -53,13 +53,18 @@ class AuditEvent(SQLModel, table=True):
     detail: dict[str, Any] | None = Field(default=None, sa_column=jsonb(nullable=True))
 
 
+ScopeName = Annotated[Term, PField(json_schema_extra={"enum": list(SCOPES)})]
+"""A scope (validated by the tokens service, which names the unknown ones)."""
+
+
 class TokenCreate(BaseModel):
-    """A request to mint a token; omit `party` for a Secretariat token."""
+    """A request to mint a token. `party` defaults to the caller's own Party; a Secretariat caller who omits it
+    mints a Secretariat token."""
 
     model_config = ConfigDict(extra="forbid")
     name: SafeStr = PField(min_length=1, max_length=200, examples=["Brazil publishing system"])
     party: SafeStr | None = PField(default=None, min_length=2, max_length=2, examples=["BR"])
-    scopes: list[Term] = PField(max_length=len(SCOPES), examples=[["records:write", "records:publish"]])
+    scopes: list[ScopeName] = PField(max_length=len(SCOPES), examples=[["records:write", "records:publish"]])
     expires_days: Int32 = PField(description="Days until expiry, 1 to 366 (mandatory)", examples=[90])
 
 
@@ -68,8 +73,9 @@ class TokenPublic(BaseModel):
 
     id: uuid.UUID
     name: str
-    principal: str = PField(description="A Party code, or SECRETARIAT")
-    scopes: list[str]
+    party: str | None = PField(description="The Party the token acts for; null for a Secretariat token")
+    kind: Literal["party", "secretariat"]
+    scopes: list[ScopeName]
     created_by: uuid.UUID | None = None
     created_at: datetime
     expires_at: datetime
@@ -93,7 +99,7 @@ class WhoAmI(BaseModel):
 
     kind: Literal["anonymous", "party", "secretariat"]
     party: str | None = None
-    scopes: list[str] = []
+    scopes: list[ScopeName] = []
     token_id: uuid.UUID | None = None
     token_name: str | None = None
     expires_at: datetime | None = None

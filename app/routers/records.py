@@ -6,11 +6,12 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from app.auth.dependencies import PrincipalDep, ReadConnDep, SessionDep
 from app.models.common import INT32_MAX
 from app.models.derive import one_of
+from app.models.problem import ItemError
 from app.models.record import (
     RecordCreate,
     RecordList,
@@ -96,14 +97,20 @@ async def get_revision(
 class BulkRequest(BaseModel):
     """Up to 1,000 records, upserted by (party, external_id)."""
 
-    items: list[dict[str, Any]] = Field(description="RecordCreate objects, each with an external_id")
+    # Items stay plain objects here: each is validated on its own, so one bad item never fails the batch.
+    items: Annotated[
+        list[dict[str, Any]],
+        WithJsonSchema({"type": "array", "items": {"$ref": "#/components/schemas/BulkRecordItem"}, "maxItems": 1000}),
+    ] = Field(description="RecordCreate objects, each with an external_id")
 
 
 class BulkResult(BaseModel):
+    """The outcome for one item, in input order."""
+
     external_id: str | None
     id: uuid.UUID | None
     status: Literal["created", "updated", "unchanged", "error"]
-    error: dict[str, Any] | None = None
+    error: ItemError | None = None
 
 
 class BulkResponse(BaseModel):

@@ -154,8 +154,9 @@ async def update(
     base = dict(draft.content) if draft is not None else _head_content(row)
     if partial:
         content = {**base, **{k: v for k, v in body.items() if k in CONTENT_FIELDS}}
-        if "title" in body and body["title"] is None:
-            raise Invalid.field(("body", "title"), "title cannot be removed")
+        for required in ("title", "type"):
+            if required in body and body[required] is None:
+                raise Invalid.field(("body", required), f"{required} cannot be removed")
         content = _content(RecordContentIn.model_validate({k: v for k, v in content.items() if v is not None}))
     else:
         content = _content(data)  # type: ignore[arg-type]

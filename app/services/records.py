@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
 from app.errors import AppError, BadRequest, NotFound
-from app.models.common import INT32_MAX, check_int
+from app.models.common import INT32_MAX, check_int, iso_z
 from app.models.derive import columns
 from app.models.record import (
     ABBR_RECORD_TYPE,
@@ -228,7 +228,7 @@ async def _visible_or_raise(conn: AsyncConnection, principal: Principal, row: An
             raise Gone(f"record {ref} was withdrawn", tombstone={
                 "id": str(row.id), "uid": make_uid(row.type, row.party, row.serial, row.revision) if row.revision
                 else None, "party": row.party, "type": row.type, "status": "withdrawn",
-                "withdrawn_at": row.withdrawn_at.isoformat() if row.withdrawn_at else None})  # fmt: skip
+                "withdrawn_at": iso_z(row.withdrawn_at) if row.withdrawn_at else None})  # fmt: skip
         raise NotFound(f"no record {ref}")
     record = to_public(row)
     await _attach_draft_status(conn, principal, [record])

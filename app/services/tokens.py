@@ -6,19 +6,21 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth import tokens as jwt_tokens
 from app.auth.principal import SCOPES, Principal
 from app.errors import Forbidden, Invalid, NotFound, Unauthenticated
-from app.models.derive import columns
-from app.models.token import SECRETARIAT, ApiToken, TokenPublic
+from app.models.token import SECRETARIAT, ApiToken
 from app.services import events, paging, reference
 
 T = ApiToken.__table__  # type: ignore[attr-defined]
 
-PUBLIC_COLUMNS = columns(T, TokenPublic)
+# The owner is `party` (null for Secretariat tokens) and `kind`, as everywhere else in the API.
+PUBLIC_COLUMNS = (T.c.id, T.c.name, func.nullif(T.c.principal, SECRETARIAT).label("party"),
+                  case((T.c.principal == SECRETARIAT, "secretariat"), else_="party").label("kind"), T.c.scopes,
+                  T.c.created_by, T.c.created_at, T.c.expires_at, T.c.revoked_at, T.c.last_used_at)  # fmt: skip
 SECRETARIAT_ONLY_SCOPES = frozenset({"decisions:write"})
 PARTY_SCOPES: tuple[str, ...] = tuple(s for s in SCOPES if s not in SECRETARIAT_ONLY_SCOPES and s != "admin")
 MAX_EXPIRES_DAYS = 366
@@ -104,8 +106,11 @@ async def _mint(session: Any, actor: Principal, *, name: str, party: str | None,
 async def mint(
     session: Any, principal: Principal, *, name: str, party: str | None, scopes: list[str], expires_days: int
 ) -> tuple[dict[str, Any], str]:
-    """Mint a token (metadata, JWT) for `party` (None = the Secretariat); the JWT is shown only this once."""
+    """Mint a token (metadata, JWT) for `party` (None: the caller's own Party, or the Secretariat when the
+    caller is the Secretariat); the JWT is shown only this once."""
     principal.require("tokens:write")
+    if party is None and not principal.is_secretariat:
+        party = principal.party
     name = _check_name(name)
     expires_days = _check_expiry(expires_days)
     code = await _check_party(session, party)
@@ -171,17 +176,17 @@ async def revoke(session: Any, principal: Principal, token_id: uuid.UUID) -> dic
     if row is None:
         raise NotFound(f"no token with id {token_id}")
     meta = dict(row._mapping)
-    if not principal.is_secretariat and meta["principal"] != principal.party:
+    if not principal.is_secretariat and meta["party"] != principal.party:
         raise NotFound(f"no token with id {token_id}")  # as GET answers: never confirm another Party's token exists
     if meta["revoked_at"] is not None:
         return meta
     now = await events.now(session)
     await session.execute(update(T).where(T.c.id == token_id).values(revoked_at=now))
     meta["revoked_at"] = now
-    party = None if meta["principal"] == SECRETARIAT else meta["principal"]
+    party = meta["party"]
     await events.emit(session, principal, [events.Event(
         action="token.revoke", kind="token", entity_id=str(token_id), party=party, op=None, public=False,
-        detail={"name": meta["name"], "principal": meta["principal"]},
+        detail={"name": meta["name"], "principal": party or SECRETARIAT},
     )])  # fmt: skip
     await session.flush()
     return meta

@@ -45,7 +45,7 @@ async def test_whoami_anonymous(client):
 async def test_secretariat_mints_a_party_token_that_works(client):
     sec = await token_for(None)
     created = await mint(client, sec, name="Brazil CMS", scopes=["records:publish", "records:write"], days=90)
-    assert created["principal"] == "BR"
+    assert (created["party"], created["kind"]) == ("BR", "party") and "principal" not in created
     assert created["scopes"] == ["records:write", "records:publish"]
     assert created["token"].count(".") == 2
     r = await client.get(WHOAMI, headers=bearer(created["token"]))
@@ -60,7 +60,7 @@ async def test_secretariat_mints_a_party_token_that_works(client):
 async def test_secretariat_mints_a_secretariat_token(client):
     sec = await token_for(None)
     created = await mint(client, sec, party=None, scopes=["decisions:write"])
-    assert created["principal"] == "SECRETARIAT"
+    assert (created["party"], created["kind"]) == (None, "secretariat")
     me = (await client.get(WHOAMI, headers=bearer(created["token"]))).json()
     assert me["kind"] == "secretariat" and me["party"] is None and me["scopes"] == ["decisions:write"]
 
@@ -72,14 +72,21 @@ async def test_party_mints_for_itself_a_subset_of_its_scopes(client):
     assert (me["party"], me["scopes"]) == ("BR", ["records:write"])
 
 
-async def test_party_cannot_mint_for_another_party_or_the_secretariat(client):
+async def test_party_cannot_mint_for_another_party(client):
     br = await token_for("BR")
     r = await client.post(TOKENS, json=body(party="FR"), headers=bearer(br))
     assert r.status_code == 403, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
-    r = await client.post(TOKENS, json=body(party=None), headers=bearer(br))
-    assert r.status_code == 403, r.text
     assert await count_tokens() == 1
+
+
+async def test_party_mint_defaults_to_its_own_party(client):
+    br = await token_for("BR")
+    r = await client.post(TOKENS, json=body(party=None), headers=bearer(br))
+    assert r.status_code == 201, r.text
+    assert (r.json()["party"], r.json()["kind"]) == ("BR", "party")
+    me = (await client.get(WHOAMI, headers=bearer(r.json()["token"]))).json()
+    assert (me["kind"], me["party"]) == ("party", "BR")
 
 
 async def test_minter_cannot_grant_scopes_it_lacks(client):
@@ -148,14 +155,19 @@ async def test_list_shows_metadata_only_and_parties_see_their_own(client):
     r = await client.get(TOKENS, headers=bearer(sec))
     assert r.status_code == 200
     items = r.json()["items"]
-    assert sorted(t["principal"] for t in items) == ["BR", "BR", "FR", "SECRETARIAT"]
+    assert sorted((t["party"] or "-", t["kind"]) for t in items) == [
+        ("-", "secretariat"),
+        ("BR", "party"),
+        ("BR", "party"),
+        ("FR", "party"),
+    ]
     assert all("token" not in t for t in items)
     mine = (await client.get(TOKENS, headers=bearer(br))).json()["items"]
-    assert [t["principal"] for t in mine] == ["BR", "BR"]
-    fr_id = next(t["id"] for t in items if t["principal"] == "FR")
+    assert [t["party"] for t in mine] == ["BR", "BR"]
+    fr_id = next(t["id"] for t in items if t["party"] == "FR")
     assert (await client.get(f"{TOKENS}/{fr_id}", headers=bearer(br))).status_code == 404
     one = await client.get(f"{TOKENS}/{fr_id}", headers=bearer(sec))
-    assert one.status_code == 200 and one.json()["principal"] == "FR"
+    assert one.status_code == 200 and one.json()["party"] == "FR"
     assert (await client.get(TOKENS)).status_code == 401
     assert (await client.get(TOKENS, headers=bearer(await token_for("BR", "records:write")))).status_code == 403
 
