@@ -420,6 +420,15 @@ def webhooks_deliveries(
     Console(width=None if sys.stdout.isatty() else 240).print(table)
 
 
+def _register_exchange() -> None:
+    from app.exchange.cli import register
+
+    register(cli)
+
+
+_register_exchange()
+
+
 def main() -> None:
     """Entry point of the `chm` script."""
     logging.basicConfig(level=logging.WARNING)

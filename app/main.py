@@ -17,14 +17,18 @@ from app.routers import (
     changes,
     cooperation,
     decisions,
+    dumps,
+    feeds,
     health,
     nodes,
+    oai,
     opportunities,
     records,
     reference,
     search,
     tokens,
     webhooks,
+    wellknown,
 )
 from app.settings import get_settings
 
@@ -65,11 +69,17 @@ def create_app() -> FastAPI:
         changes.router,
         search.router,
         webhooks.router,
+        wellknown.router,
+
+        oai.router,
+        feeds.router,
+        dumps.router,
     ):
         app.include_router(router)
     app.include_router(graphql_router(settings))
+    exposed = ["ETag", "Link", "X-Request-ID", "Retry-After", "X-Change-Seq"]
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
-                       allow_headers=["*"], expose_headers=["ETag", "Link", "X-Request-ID", "Retry-After"])  # fmt: skip
+                       allow_headers=["*"], expose_headers=exposed)  # fmt: skip
     if settings.rate_limit_per_minute > 0:
         app.add_middleware(
             RateLimitMiddleware,

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+_DOMAIN = r"^[A-Za-z][A-Za-z0-9-]*(\.[A-Za-z][A-Za-z0-9-]*)+$"  # an OAI-PMH repositoryIdentifier
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "dev", "development"}
 
 
@@ -51,6 +52,14 @@ class Settings(BaseSettings):
     search_batch_size: int = Field(default=200, ge=1, le=5000, alias="CHM_SEARCH_BATCH_SIZE")
     search_poll_seconds: float = Field(default=2.0, gt=0, alias="CHM_SEARCH_POLL_SECONDS")
     search_max_attempts: int = Field(default=5, ge=1, alias="CHM_SEARCH_MAX_ATTEMPTS")
+    oai_repository_id: str = Field(default="chm.localhost", pattern=_DOMAIN, alias="CHM_OAI_REPOSITORY_ID")
+    oai_repository_name: str = Field(default="Clearing-House Mechanism", alias="CHM_OAI_REPOSITORY_NAME")
+    oai_admin_email: str = Field(default="chm@localhost.localdomain", alias="CHM_OAI_ADMIN_EMAIL")
+    oai_page_size: int = Field(default=200, ge=1, le=5000, alias="CHM_OAI_PAGE_SIZE")
+    content_rights: str = Field(
+        default="Public information published through the Clearing-House Mechanism; reuse with attribution.",
+        alias="CHM_CONTENT_RIGHTS",
+    )
     # Webhooks (see docs/webhooks.md). Private/loopback targets and plain http: development only unless set.
     webhook_allow_private: bool | None = Field(default=None, alias="CHM_WEBHOOK_ALLOW_PRIVATE")
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60, alias="CHM_WEBHOOK_TIMEOUT_SECONDS")
@@ -63,6 +72,7 @@ class Settings(BaseSettings):
     webhook_stuck_after_seconds: float = Field(default=120.0, gt=0, alias="CHM_WEBHOOK_STUCK_AFTER_SECONDS")
     webhook_max_per_owner: int = Field(default=100, ge=1, alias="CHM_WEBHOOK_MAX_PER_OWNER")
     webhook_log_retention_days: int = Field(default=14, ge=1, alias="CHM_WEBHOOK_LOG_RETENTION_DAYS")
+    bundle_key: Path | None = Field(default=None, alias="CHM_BUNDLE_KEY")
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -93,6 +103,10 @@ class Settings(BaseSettings):
     @property
     def introspection_enabled(self) -> bool:
         return self.is_development if self.graphql_introspection is None else self.graphql_introspection
+
+    def bundle_key_path(self) -> Path:
+        """The Ed25519 key that signs offline bundles (`chm bundle keygen` writes it; its `.pub` is published)."""
+        return self.bundle_key or self.chm_data_dir / "bundle-signing.key"
 
     def secret_key(self) -> str:
         """The signing secret: configured, or generated once into the data directory in development."""

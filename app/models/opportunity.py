@@ -12,7 +12,17 @@ from sqlalchemy import CheckConstraint, Column, Computed, Index, Text
 from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import BoundedDate, Contact, CountryCode, LString, SafeStr, Term, created_col, jsonb, text_array
+from app.models.common import (
+    BoundedDate,
+    Contact,
+    CountryCode,
+    LString,
+    SafeStr,
+    Term,
+    created_col,
+    jsonb,
+    text_array,
+)
 from app.models.derive import check_in, values
 
 OpportunityStatus = Literal["open", "closed"]

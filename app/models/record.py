@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as PField
-from sqlalchemy import BigInteger, Column, Computed, ForeignKey, Index, Integer, Sequence, text
+from sqlalchemy import BigInteger, Column, Computed, ForeignKey, Index, Integer, Sequence, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
 from sqlmodel import Field, SQLModel
 
@@ -76,6 +76,8 @@ class Record(SQLModel, table=True):
     __tablename__ = "records"
     __table_args__ = (
         check_in("status", RecordStatus, "ck_records_status"),
+        # uids carry the Party, so serials are unique per Party (a mirror keeps the source's serials)
+        UniqueConstraint("party", "serial", name="uq_records_party_serial"),
         Index("uq_records_party_external_id", "party", "external_id", unique=True,
               postgresql_where=text("external_id IS NOT NULL")),
         Index("ix_records_status_updated", "status", "updated_at", "id"),
@@ -93,7 +95,7 @@ class Record(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(UUID(as_uuid=True), primary_key=True))
     serial: int = Field(
         sa_column=Column(BigInteger, record_serial_seq, server_default=record_serial_seq.next_value(),
-                         nullable=False, unique=True)
+                         nullable=False)
     )  # fmt: skip
     party: str = Field(foreign_key="parties.code", max_length=2)
     type: str = Field(max_length=32)

@@ -1,0 +1,1 @@
+"""Exchange formats with the CHM network: offline bundles, import, mirroring."""
