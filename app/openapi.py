@@ -296,6 +296,11 @@ def build(app: FastAPI) -> dict[str, Any]:
         schemas.pop(name, None)
     schemas.update(_components_of(Problem))
     schemas["LString"] = _lstring_component()
+    for name, component in schemas.items():
+        # pydantic splits a model whose input and output schemas differ into `X-Input`/`X-Output`, both titled
+        # `X`; generators name classes by title, so two classes would collide and one side's references dangle.
+        if name.endswith(("-Input", "-Output")) and isinstance(component, dict):
+            component["title"] = name.replace("-", "")
     if "RecordCreate" in schemas:
         schemas["BulkRecordItem"] = {
             "title": "BulkRecordItem",

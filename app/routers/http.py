@@ -22,6 +22,8 @@ from app.settings import get_settings
 JSON = "application/json"
 LD_JSON = jsonld.MEDIA_TYPE
 _TOKEN_PARAMS = ("access_token", "token")
+# Operations whose protocol defines its own answer to unknown arguments (OAI-PMH: `badArgument`, in XML).
+OWN_ARGUMENTS = "x-own-arguments"
 _allowed_cache: dict[int, frozenset[str]] = {}
 
 
@@ -45,7 +47,7 @@ async def strict_request(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not route.include_in_schema:
         return
-    if request.scope.get("query_string"):
+    if request.scope.get("query_string") and not (route.openapi_extra or {}).get(OWN_ARGUMENTS):
         allowed = _allowed(route)
         unknown = list(dict.fromkeys(k for k in request.query_params if k not in allowed))
         if unknown:

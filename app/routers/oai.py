@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.auth.dependencies import ReadConnDep
 from app.exchange import oai
+from app.routers.http import OWN_ARGUMENTS
 from app.settings import get_settings
 
 router = APIRouter(tags=["harvesting"])
@@ -30,6 +31,7 @@ _DOC = {
     "`GetRecord`) with `oai_dc` and the native `chm` format; sets `party:BR`, `type:news`, `kind:decision`, "
     "`gbf-target:GBF-TARGET-02`; protocol errors are HTTP 200 with `<error code=...>`.",
     "response_class": Response,
+    "openapi_extra": {OWN_ARGUMENTS: True},
     "responses": {200: {"content": {"text/xml": {}}, "description": "An OAI-PMH response document"}},
 }
 

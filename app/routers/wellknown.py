@@ -13,7 +13,8 @@ router = APIRouter(tags=["exchange"])
 
 
 @router.get("/.well-known/chm-bundle-key", summary="Bundle signing key",
-            responses={404: {"description": "This server signs no bundles"}})  # fmt: skip
+            responses={404: {"description": "This server signs no bundles", "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}})  # fmt: skip
 async def bundle_key() -> Response:
     """The Ed25519 public key (JWK, RFC 8037) that verifies `manifest.sig` in this server's offline bundles."""
     jwk = bundle.published_jwk(get_settings().bundle_key_path())

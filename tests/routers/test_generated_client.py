@@ -34,7 +34,16 @@ async def generate(client: httpx.AsyncClient, root: Path) -> None:
     )  # fmt: skip
     out = (await asyncio.wait_for(proc.communicate(), 120))[0].decode()
     assert proc.returncode == 0, out
-    assert "Unable to parse" not in out and "Could not" not in out and "Cannot" not in out, out
+    # The harvesting formats (Atom, NDJSON, the OAI schema) are not JSON: a generated client cannot decode them,
+    # and says so. Any other warning is a defect of the document.
+    warnings = [
+        w
+        for w in out.split("WARNING parsing ")[1:]
+        if "Unsupported content_type" not in w
+        or not any(media in w for media in ("application/atom+xml", "application/x-ndjson", "application/xml"))
+    ]
+    assert not warnings, out
+    assert "Unable to parse" not in out and "Could not" not in out, out
     sys.path.insert(0, str(root))
 
 

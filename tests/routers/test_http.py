@@ -85,7 +85,7 @@ async def test_bearer_security_optional_on_reads_required_on_writes_with_scopes(
     assert ops["listTokens"][1]["security"] == [{"bearerAuth": ["tokens:write"]}]
     assert ops["getHealth"][1]["security"] == []
     for op_id, (method, op) in ops.items():
-        if method != "get":
+        if method != "get" and op_id != "oaiPost":  # OAI-PMH also takes its (anonymous) reads by POST
             assert op["security"] and {} not in op["security"], op_id
             assert {"401", "403"} <= set(op["responses"]), op_id
 
@@ -127,7 +127,9 @@ async def test_servers_is_the_requests_own_origin_unless_configured(client, app,
 async def test_unknown_query_parameters_are_a_400_naming_them_on_every_operation(client):
     doc = await _doc(client)
     sec = await token_for(None)
-    for path, method, _ in _operations(doc):
+    for path, method, op in _operations(doc):
+        if op.get("x-own-arguments"):  # OAI-PMH answers unknown arguments itself: badArgument, in XML (tests/exchange)
+            continue
         r = await client.request(method.upper(), _fill(path) + "?typ=news&limit=5&zzz=1",
                                  headers={"Authorization": f"Bearer {sec}"})  # fmt: skip
         assert r.status_code == 400, (method, path, r.status_code, r.text)
