@@ -8,20 +8,23 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PField
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index
+from sqlalchemy import Column, ForeignKey, Index
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
 from app.models.common import Contact, LString, created_col, jsonb, text_array
+from app.models.derive import check_in, values
 
 RequestStatus = Literal["open", "in-discussion", "matched", "closed"]
 OfferStatus = Literal["proposed", "accepted", "declined"]
+REQUEST_STATUSES = values(RequestStatus)
+OFFER_STATUSES = values(OfferStatus)
 
 
 class CooperationRequest(SQLModel, table=True):
     __tablename__ = "cooperation_requests"
     __table_args__ = (
-        CheckConstraint("status IN ('open','in-discussion','matched','closed')", name="ck_requests_status"),
+        check_in("status", RequestStatus, "ck_requests_status"),
         Index("ix_requests_updated", "updated_at", "id"),
         Index("ix_requests_party_updated", "party", "updated_at", "id"),
         Index("ix_requests_status_updated", "status", "updated_at", "id"),
@@ -49,7 +52,7 @@ class CooperationRequest(SQLModel, table=True):
 class CooperationOffer(SQLModel, table=True):
     __tablename__ = "cooperation_offers"
     __table_args__ = (
-        CheckConstraint("status IN ('proposed','accepted','declined')", name="ck_offers_status"),
+        check_in("status", OfferStatus, "ck_offers_status"),
         Index("ix_offers_request", "request_id", "created_at", "id"),
     )
 

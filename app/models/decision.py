@@ -8,22 +8,25 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, HttpUrl, field_validator
 from pydantic import Field as PField
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer
+from sqlalchemy import Column, ForeignKey, Index, Integer
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
 from app.models.common import LString, created_col, jsonb, text_array
+from app.models.derive import check_in, values
 
 DecisionBody = Literal["COP", "CP-MOP", "NP-MOP"]
 DecisionStatus = Literal["active", "elapsed", "superseded", "retired"]
 ParagraphType = Literal["operative", "preambular"]
+DECISION_BODIES = values(DecisionBody)
+DECISION_STATUSES = values(DecisionStatus)
 
 
 class Decision(SQLModel, table=True):
     __tablename__ = "decisions"
     __table_args__ = (
-        CheckConstraint("status IN ('active','elapsed','superseded','retired')", name="ck_decisions_status"),
-        CheckConstraint("body IN ('COP','CP-MOP','NP-MOP')", name="ck_decisions_body"),
+        check_in("status", DecisionStatus, "ck_decisions_status"),
+        check_in("body", DecisionBody, "ck_decisions_body"),
         Index("ix_decisions_order", "body", "session", "number", "id"),
         Index("ix_decisions_updated", "updated_at", "id"),
         Index("ix_decisions_adopted", "adopted_on", "id"),

@@ -8,19 +8,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, HttpUrl, field_validator
 from pydantic import Field as PField
-from sqlalchemy import CheckConstraint, Column, Index
+from sqlalchemy import Column, Index
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
 from app.models.common import Contact, Lang, LString, created_col, jsonb, text_array
+from app.models.derive import check_in, values
 
 NodeStatus = Literal["active", "in-development", "inactive"]
+NODE_STATUSES = values(NodeStatus)
 
 
 class NationalNode(SQLModel, table=True):
     __tablename__ = "national_nodes"
     __table_args__ = (
-        CheckConstraint("status IN ('active','in-development','inactive')", name="ck_nodes_status"),
+        check_in("status", NodeStatus, "ck_nodes_status"),
         Index("ix_nodes_updated", "updated_at", "id"),
         Index("ix_nodes_party_updated", "party", "updated_at", "id"),
         Index("ix_nodes_status_updated", "status", "updated_at", "id"),

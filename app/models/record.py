@@ -8,11 +8,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, Integer, Sequence, text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Sequence, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
 from app.models.common import Keyword, Lang, Link, LString, created_col, jsonb, text_array, ts_col
+from app.models.derive import check_in, values
 
 RecordType = Literal[
     "resource", "news", "event", "case-study", "project",
@@ -20,6 +21,8 @@ RecordType = Literal[
 ]  # fmt: skip
 RecordStatus = Literal["draft", "pending", "published", "withdrawn"]
 DraftStatus = Literal["draft", "pending"]
+RECORD_TYPES = values(RecordType)
+RECORD_STATUSES = values(RecordStatus)
 
 RECORD_TYPE_ABBR: dict[str, str] = {
     "resource": "RES",
@@ -33,6 +36,8 @@ RECORD_TYPE_ABBR: dict[str, str] = {
     "organization": "ORG",
     "expert": "EXP",
 }
+if tuple(RECORD_TYPE_ABBR) != RECORD_TYPES:
+    raise RuntimeError("RECORD_TYPE_ABBR must list every RecordType, in order")
 ABBR_RECORD_TYPE = {v: k for k, v in RECORD_TYPE_ABBR.items()}
 
 record_serial_seq = Sequence("record_serial_seq", metadata=SQLModel.metadata)
@@ -55,7 +60,7 @@ class Record(SQLModel, table=True):
 
     __tablename__ = "records"
     __table_args__ = (
-        CheckConstraint("status IN ('draft','pending','published','withdrawn')", name="ck_records_status"),
+        check_in("status", RecordStatus, "ck_records_status"),
         Index("uq_records_party_external_id", "party", "external_id", unique=True,
               postgresql_where=text("external_id IS NOT NULL")),
         Index("ix_records_status_updated", "status", "updated_at", "id"),
@@ -98,7 +103,7 @@ class RecordDraft(SQLModel, table=True):
     """A working draft over a published (or withdrawn) record; the public keeps seeing the head row."""
 
     __tablename__ = "record_drafts"
-    __table_args__ = (CheckConstraint("status IN ('draft','pending')", name="ck_record_drafts_status"),)
+    __table_args__ = (check_in("status", DraftStatus, "ck_record_drafts_status"),)
 
     record_id: uuid.UUID = Field(
         sa_column=Column(UUID(as_uuid=True), ForeignKey("records.id", ondelete="CASCADE"), primary_key=True)

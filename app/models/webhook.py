@@ -8,21 +8,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import BigInteger, CheckConstraint, Column, Float, ForeignKey, Identity, Index, Integer, Text, text
+from sqlalchemy import BigInteger, Column, Float, ForeignKey, Identity, Index, Integer, Text, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
 from app.models.common import created_col, text_array, ts_col
+from app.models.derive import check_in, values
 
 WebhookStatus = Literal["active", "paused", "disabled"]
-WEBHOOK_STATUSES: tuple[str, ...] = WebhookStatus.__args__  # type: ignore[attr-defined]
+WEBHOOK_STATUSES = values(WebhookStatus)
 DeliveryOutcome = Literal["pending", "success", "failure"]
-DELIVERY_OUTCOMES: tuple[str, ...] = DeliveryOutcome.__args__  # type: ignore[attr-defined]
+DELIVERY_OUTCOMES = values(DeliveryOutcome)
 MAX_FILTER_ITEMS = 64
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class WebhookSubscription(SQLModel, table=True):
@@ -30,7 +27,7 @@ class WebhookSubscription(SQLModel, table=True):
 
     __tablename__ = "webhook_subscriptions"
     __table_args__ = (
-        CheckConstraint(_in("status", WEBHOOK_STATUSES), name="ck_webhook_subscriptions_status"),
+        check_in("status", WebhookStatus, "ck_webhook_subscriptions_status"),
         Index("ix_webhook_subscriptions_owner", "owner", "created_at", "id"),
         Index("ix_webhook_subscriptions_due", "next_attempt_at", postgresql_where=text("status = 'active'")),
     )
@@ -66,7 +63,7 @@ class WebhookDelivery(SQLModel, table=True):
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
-        CheckConstraint(_in("outcome", DELIVERY_OUTCOMES), name="ck_webhook_deliveries_outcome"),
+        check_in("outcome", DeliveryOutcome, "ck_webhook_deliveries_outcome"),
         Index("ix_webhook_deliveries_subscription", "subscription_id", "id"),
         Index("ix_webhook_deliveries_pending", "subscription_id", "id", postgresql_where=text("outcome = 'pending'")),
         Index("ix_webhook_deliveries_created", "created_at"),

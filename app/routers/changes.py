@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
+from app import registry
 from app.auth.dependencies import PrincipalDep, ReadConnDep
 from app.routers import http
 from app.routers.params import DEFAULT, Limit, PartyQ
@@ -38,7 +39,7 @@ async def list_changes(
     principal: PrincipalDep,
     since: Annotated[int, Query(ge=0, description="Return changes with seq > since (0 = from the start)")] = 0,
     limit: Limit = DEFAULT,
-    kind: Annotated[str | None, Query(description=", ".join(changes_service.KINDS))] = None,
+    kind: Annotated[str | None, Query(description=", ".join(registry.FEED_KINDS))] = None,
     party: PartyQ = None,
 ) -> Response:
     """Every create, update, publish and withdraw visible to the caller, `seq` strictly increasing.

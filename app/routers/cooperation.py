@@ -17,8 +17,10 @@ from app.models.cooperation import (
     RequestCreate,
     RequestList,
     RequestPublic,
+    RequestStatus,
     RequestUpdate,
 )
+from app.models.derive import one_of
 from app.routers import http
 from app.routers.params import DEFAULT, Cursor, GbfTargetQ, IfMatch, Limit, PartyQ, SubjectQ, UpdatedSince
 from app.services import cooperation as cooperation_service
@@ -35,7 +37,7 @@ async def list_requests(
     limit: Limit = DEFAULT,
     cursor: Cursor = None,
     party: PartyQ = None,
-    status: Annotated[str | None, Query(description="open, in-discussion, matched, closed")] = None,
+    status: Annotated[str | None, Query(description=one_of(RequestStatus))] = None,
     subject: SubjectQ = None,
     gbf_target: GbfTargetQ = None,
     updated_since: UpdatedSince = None,

@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import PrincipalDep, ReadConnDep, SessionDep
-from app.models.decision import DecisionCreate, DecisionList, DecisionPublic, DecisionUpdate
+from app.models.decision import (
+    DecisionBody,
+    DecisionCreate,
+    DecisionList,
+    DecisionPublic,
+    DecisionStatus,
+    DecisionUpdate,
+)
+from app.models.derive import one_of
 from app.routers import http
 from app.routers.params import DEFAULT, Cursor, GbfTargetQ, IfMatch, Limit, SubjectQ, UpdatedSince
 from app.services import decisions as decisions_service
@@ -23,9 +31,9 @@ async def list_decisions(
     principal: PrincipalDep,
     limit: Limit = DEFAULT,
     cursor: Cursor = None,
-    body: Annotated[str | None, Query(description="COP, CP-MOP or NP-MOP")] = None,
+    body: Annotated[str | None, Query(description=one_of(DecisionBody))] = None,
     session: Annotated[int | None, Query(ge=1, le=99, description="Meeting number, e.g. 15")] = None,
-    status: Annotated[str | None, Query(description="active, elapsed, superseded, retired")] = None,
+    status: Annotated[str | None, Query(description=one_of(DecisionStatus))] = None,
     subject: SubjectQ = None,
     gbf_target: GbfTargetQ = None,
     updated_since: UpdatedSince = None,

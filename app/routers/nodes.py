@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import PrincipalDep, ReadConnDep, SessionDep
-from app.models.node import NodeCreate, NodeList, NodePublic, NodeUpdate
+from app.models.derive import one_of
+from app.models.node import NodeCreate, NodeList, NodePublic, NodeStatus, NodeUpdate
 from app.routers import http
 from app.routers.params import DEFAULT, Cursor, IfMatch, Limit, PartyQ, UpdatedSince
 from app.services import nodes as nodes_service
@@ -25,7 +26,7 @@ async def list_nodes(
     limit: Limit = DEFAULT,
     cursor: Cursor = None,
     party: PartyQ = None,
-    status: Annotated[str | None, Query(description="active, in-development, inactive")] = None,
+    status: Annotated[str | None, Query(description=one_of(NodeStatus))] = None,
     updated_since: UpdatedSince = None,
     sort: Annotated[str | None, Query(description=f"One of {', '.join(nodes_service.SORTS)}")] = None,
 ) -> Response:

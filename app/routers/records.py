@@ -9,12 +9,14 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from app.auth.dependencies import PrincipalDep, ReadConnDep, SessionDep
+from app.models.derive import one_of
 from app.models.record import (
     RecordCreate,
     RecordList,
     RecordPublic,
     RecordRevisionList,
     RecordRevisionPublic,
+    RecordStatus,
     RecordUpdate,
 )
 from app.routers import http
@@ -36,7 +38,7 @@ async def list_records(
     cursor: Cursor = None,
     party: PartyQ = None,
     type: Annotated[str | None, Query(description="Record type (vocabulary record-types)")] = None,
-    status: Annotated[str | None, Query(description="draft, pending, published, withdrawn")] = None,
+    status: Annotated[str | None, Query(description=one_of(RecordStatus))] = None,
     subject: SubjectQ = None,
     gbf_target: GbfTargetQ = None,
     updated_since: UpdatedSince = None,

@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.auth.dependencies import PrincipalDep, ReadConnDep
+from app.models.decision import DecisionBody
+from app.models.derive import one_of
 from app.routers.params import GbfTargetQ, PartyQ, SubjectQ
 from app.search.schemas import SearchResponse, SearchStatus
 from app.services import search as search_service
@@ -24,7 +26,7 @@ async def search(
     q: Annotated[str | None, Query(description='Words to find; typo tolerant; "quotes", OR and -not work')] = None,
     kind: Annotated[str | None, Query(description="record, node, decision or cooperation-request")] = None,
     party: PartyQ = None,
-    type: Annotated[str | None, Query(description="Record type, or a decision body (COP, CP-MOP, NP-MOP)")] = None,
+    type: Annotated[str | None, Query(description=f"Record type, or a decision body ({one_of(DecisionBody)})")] = None,
     subject: SubjectQ = None,
     gbf_target: GbfTargetQ = None,
     lang: Annotated[str | None, Query(description="Language of titles and highlights: ar en es fr ru zh")] = None,

@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-KINDS: tuple[str, ...] = ("record", "node", "decision", "cooperation-request")
 FACETS: tuple[str, ...] = ("type", "party", "kind", "subjects", "gbf_targets")
 MAX_FACET_VALUES = 100
 

@@ -66,7 +66,7 @@ def _languages(doc: Document, declared: Iterable[str] | None = None) -> list[str
     return [lang for lang in LANGS if lang in present]
 
 
-def record_document(row: Mapping[Any, Any]) -> Document:
+def record_document(row: Mapping[Any, Any], children: Iterable[Mapping[Any, Any]] = ()) -> Document:
     """A published record head row (the public content)."""
     doc = _base("record", row)
     doc.update(
@@ -83,7 +83,7 @@ def record_document(row: Mapping[Any, Any]) -> Document:
     return doc
 
 
-def node_document(row: Mapping[Any, Any]) -> Document:
+def node_document(row: Mapping[Any, Any], children: Iterable[Mapping[Any, Any]] = ()) -> Document:
     """A national CHM node."""
     doc = _base("node", row)
     doc.update(

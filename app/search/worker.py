@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app import db, metrics
+from app import db, metrics, registry
 from app.search import documents, sources
-from app.search.backend import KINDS, EngineError, EngineUnavailable, SearchBackend
+from app.search.backend import EngineError, EngineUnavailable, SearchBackend
 from app.services.events import OUTBOX_CHANNEL
 
 log = logging.getLogger("chm.search.worker")
@@ -95,33 +95,35 @@ async def _mark_failed(conn: AsyncConnection, rows: list[Any], error: str, *, ma
 
 
 async def _targets(conn: AsyncConnection, rows: list[Any]) -> tuple[dict[str, _Target], list[Any], list[Any]]:
-    """Coalesce rows per entity (an offer row stands for its request); returns targets, no-op rows, malformed rows."""
+    """Coalesce rows per searchable entity (a row of a kind that `reindexes` a parent, such as an offer, stands
+    for that parent); returns targets, no-op rows, malformed rows."""
     targets: dict[str, _Target] = {}
     noop: list[Any] = []
     bad: list[Any] = []
-    offers: dict[uuid.UUID, list[Any]] = {}
+    children: dict[tuple[str, str], dict[uuid.UUID, list[Any]]] = {}  # (kind, parent kind) -> child id -> rows
     for row in rows:
         try:
             entity_id = sources.parse_id(row.entity_id)
         except ValueError:
             bad.append(row)
             continue
-        if row.kind == "offer":
-            offers.setdefault(entity_id, []).append(row)
-        elif row.kind in KINDS:
+        entity = registry.searchable(row.kind)
+        if entity is None:
+            bad.append(row)
+        elif entity.kind == row.kind:
             t = targets.setdefault(documents.doc_key(row.kind, entity_id), _Target(row.kind, entity_id))
             t.rows.append(row)
         else:
-            bad.append(row)
-    if offers:
-        request_of = await sources.resolve_offers(conn, offers)
-        for offer_id, offer_rows in offers.items():
-            request_id = request_of.get(offer_id)
-            if request_id is None:  # the offer is gone (its request's own row carries that change)
-                noop.extend(offer_rows)
+            children.setdefault((row.kind, entity.kind), {}).setdefault(entity_id, []).append(row)
+    for (kind, parent_kind), by_id in children.items():
+        parent_of = await sources.resolve_parents(conn, kind, by_id)
+        for child_id, child_rows in by_id.items():
+            parent_id = parent_of.get(child_id)
+            if parent_id is None:  # the child is gone (its parent's own row carries that change)
+                noop.extend(child_rows)
                 continue
-            key = documents.doc_key("cooperation-request", request_id)
-            targets.setdefault(key, _Target("cooperation-request", request_id)).rows.extend(offer_rows)
+            key = documents.doc_key(parent_kind, parent_id)
+            targets.setdefault(key, _Target(parent_kind, parent_id)).rows.extend(child_rows)
     return targets, noop, bad
 
 

@@ -7,12 +7,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import registry
 from app.auth.principal import Principal
 from app.errors import BadRequest
 from app.services import paging, reference
 from app.services.events import CHANGES
-
-KINDS = ("record", "node", "decision", "cooperation-request", "offer")
 
 
 def _visible(principal: Principal) -> ColumnElement[bool]:
@@ -38,9 +37,9 @@ async def list_changes(
         raise BadRequest(
             "since must be ≥ 0", errors=[{"loc": ["query", "since"], "msg": "must be ≥ 0", "type": "value_error"}]
         )
-    if kind is not None and kind not in KINDS:
+    if kind is not None and kind not in registry.FEED_KINDS:
         raise BadRequest(f"unknown kind '{kind}'", errors=[{"loc": ["query", "kind"], "type": "value_error",
-                         "msg": f"must be one of {', '.join(KINDS)}"}])  # fmt: skip
+                         "msg": f"must be one of {', '.join(registry.FEED_KINDS)}"}])  # fmt: skip
     party = await reference.check_party_filter(conn, party)
     conds = [CHANGES.c.seq > since, _visible(principal)]
     if kind:

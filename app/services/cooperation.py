@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.auth.principal import Principal
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.models.cooperation import (
+    REQUEST_STATUSES,
     CooperationOffer,
     CooperationRequest,
     OfferCreate,
@@ -51,7 +52,7 @@ SORTS: dict[str, paging.SortKey] = {
 }  # fmt: skip
 OFFER_SORT = paging.SortKey("created_at", (CO.c.created_at, CO.c.id), (datetime, uuid.UUID))
 DEFAULT_SORT = "-updated_at"
-STATUSES = ("open", "in-discussion", "matched", "closed")
+STATUSES = REQUEST_STATUSES
 OFFERABLE = ("open", "in-discussion")  # a matched or closed request takes no new offers
 SCOPE = "cooperation:write"
 KIND, OFFER_KIND = "cooperation-request", "offer"

@@ -14,7 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
 from app.errors import Conflict, Forbidden, Invalid, NotFound
-from app.models.decision import Decision, DecisionCreate, DecisionParagraph, DecisionPublic, DecisionUpdate
+from app.models.decision import (
+    DECISION_BODIES,
+    DECISION_STATUSES,
+    Decision,
+    DecisionCreate,
+    DecisionParagraph,
+    DecisionPublic,
+    DecisionUpdate,
+)
 from app.services import etags, events, paging, reference
 from app.services.ownership import values_of
 
@@ -35,8 +43,8 @@ SORTS: dict[str, paging.SortKey] = {
     "-updated_at": paging.SortKey("-updated_at", (D.c.updated_at, D.c.id), (datetime, uuid.UUID), True),
 }  # fmt: skip
 DEFAULT_SORT = "code"
-BODIES = ("COP", "CP-MOP", "NP-MOP")
-STATUSES = ("active", "elapsed", "superseded", "retired")
+BODIES = DECISION_BODIES
+STATUSES = DECISION_STATUSES
 SCOPE = "decisions:write"
 KIND = "decision"
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
 from app.errors import NotFound
-from app.models.node import NationalNode, NodeCreate, NodePublic, NodeUpdate
+from app.models.node import NODE_STATUSES, NationalNode, NodeCreate, NodePublic, NodeUpdate
 from app.services import etags, events, paging, reference
 from app.services.ownership import check_party_unchanged, values_of, writing_party
 
@@ -29,7 +29,7 @@ SORTS: dict[str, paging.SortKey] = {
     "party": paging.SortKey("party", (N.c.party, N.c.updated_at, N.c.id), (str, datetime, uuid.UUID)),
 }  # fmt: skip
 DEFAULT_SORT = "-updated_at"
-STATUSES = ("active", "in-development", "inactive")
+STATUSES = NODE_STATUSES
 SCOPE = "nodes:write"
 KIND = "node"
 

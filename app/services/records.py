@@ -14,7 +14,8 @@ from app.auth.principal import Principal
 from app.errors import AppError, BadRequest, NotFound
 from app.models.record import (
     ABBR_RECORD_TYPE,
-    RECORD_TYPE_ABBR,
+    RECORD_STATUSES,
+    RECORD_TYPES,
     Record,
     RecordDraft,
     RecordPublic,
@@ -44,7 +45,7 @@ SORTS: dict[str, paging.SortKey] = {
     "created_at": paging.SortKey("created_at", (R.c.created_at, R.c.id), (datetime, uuid.UUID)),
 }  # fmt: skip
 DEFAULT_SORT = "-updated_at"
-STATUSES = ("draft", "pending", "published", "withdrawn")
+STATUSES = RECORD_STATUSES
 
 
 class Gone(AppError):
@@ -91,9 +92,9 @@ def visibility(principal: Principal) -> ColumnElement[bool]:
 
 async def validate_filter(conn: AsyncConnection, f: RecordFilter) -> RecordFilter:
     """Normalise filters and reject unknown values with a 400 that names them."""
-    if f.type is not None and f.type not in RECORD_TYPE_ABBR:
+    if f.type is not None and f.type not in RECORD_TYPES:
         raise BadRequest(f"unknown type '{f.type}'", errors=[{"loc": ["query", "type"], "type": "value_error",
-                         "msg": f"must be one of {', '.join(RECORD_TYPE_ABBR)}"}])  # fmt: skip
+                         "msg": f"must be one of {', '.join(RECORD_TYPES)}"}])  # fmt: skip
     if f.status is not None and f.status not in STATUSES:
         raise BadRequest(f"unknown status '{f.status}'", errors=[{"loc": ["query", "status"], "type": "value_error",
                          "msg": f"must be one of {', '.join(STATUSES)}"}])  # fmt: skip

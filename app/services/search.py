@@ -8,19 +8,21 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import registry
 from app.auth.principal import Principal
 from app.errors import AppError, BadRequest
 from app.models.common import LANGS
-from app.models.record import RECORD_TYPE_ABBR
+from app.models.decision import DECISION_BODIES
+from app.models.record import RECORD_TYPES
 from app.search import get_backend
-from app.search.backend import FACETS, KINDS, EngineError, EngineUnavailable, SearchQuery
+from app.search.backend import FACETS, EngineError, EngineUnavailable, SearchQuery
 from app.services import reference
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 MAX_OFFSET = 1000
 MAX_QUERY = 500
-TYPES: tuple[str, ...] = (*RECORD_TYPE_ABBR, "COP", "CP-MOP", "NP-MOP")
+TYPES: tuple[str, ...] = (*RECORD_TYPES, *DECISION_BODIES)
 
 
 class SearchUnavailable(AppError):
@@ -74,7 +76,7 @@ async def build_query(
                    f"at most {MAX_OFFSET}")  # fmt: skip
     return SearchQuery(
         q=q,
-        kind=_check_choice("kind", kind, KINDS),
+        kind=_check_choice("kind", kind, registry.SEARCH_KINDS),
         party=await reference.check_party_filter(conn, party),
         type=_check_choice("type", type, TYPES),
         subject=await reference.check_term_filter(conn, "subject", subject),

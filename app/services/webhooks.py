@@ -17,12 +17,12 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import registry
 from app.auth.principal import Principal
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.models.token import SECRETARIAT
 from app.models.webhook import WebhookCreate, WebhookDelivery, WebhookPublic, WebhookSubscription, WebhookUpdate
 from app.services import etags, events, paging, reference
-from app.services.changes import KINDS
 from app.settings import Settings, get_settings
 
 W = WebhookSubscription.__table__  # type: ignore[attr-defined]
@@ -203,9 +203,10 @@ async def _check_filters(conn: Any, *, event_types: list[str] | None, parties: l
             raise _field_error("parties", f"unknown Party code(s) {', '.join(map(repr, bad[:10]))}")
         out["parties"] = list(dict.fromkeys(upper))
     if kinds is not None:
-        bad = [k for k in kinds if k not in KINDS]
+        bad = [k for k in kinds if k not in registry.FEED_KINDS]
         if bad:
-            raise _field_error("kinds", f"unknown kind(s) {', '.join(map(repr, bad[:10]))}; known: {', '.join(KINDS)}")
+            feed_kinds = ", ".join(registry.FEED_KINDS)
+            raise _field_error("kinds", f"unknown kind(s) {', '.join(map(repr, bad[:10]))}; known: {feed_kinds}")
         out["kinds"] = list(dict.fromkeys(kinds))
     return out
 
