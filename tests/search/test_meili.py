@@ -291,3 +291,13 @@ async def test_engine_gone_and_back_on_the_same_port(engine: object) -> None:
     finally:
         await w.stop()
         await backend.close()
+
+
+async def test_a_task_still_pending_after_the_timeout_is_an_outage(meili: MeiliBackend, fake: FakeMeili | None) -> None:
+    if fake is None:
+        pytest.skip("needs a task that never finishes")
+    await meili.ensure_ready()
+    meili.task_timeout = 0  # the fake moves a task on only when polled: none finishes in no time
+    with pytest.raises(EngineUnavailable, match=r"timed out \(task 2\)"):
+        await meili.upsert([_doc()])
+    assert fake.tasks[2]["status"] in ("enqueued", "processing")  # not failed: the documents are not at fault
