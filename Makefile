@@ -23,6 +23,7 @@ test: $(STAMP)  ## the test suite against a real (embedded) PostgreSQL (slow sui
 	$(BIN)/python -m pytest
 
 test-slow: $(STAMP)  ## the slow suites: fuzzing, headless browser, generated client (CI runs them too)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	$(BIN)/python -m pytest -m slow || test $$? -eq 5  # 5: no slow test collected
 
 lint: $(STAMP)

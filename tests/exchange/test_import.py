@@ -125,3 +125,10 @@ async def test_killed_half_way_then_resumed(tmp_path: Path, database_url: str) -
     assert b"resumed after line" in stderr
     assert await _count() == (993, 993)
     assert {int(r["line"]) for r in _report(report)} == {i + 2 for i in BAD}
+
+
+async def test_documented_example_imports(tmp_path: Path) -> None:
+    src = Path(__file__).resolve().parents[2] / "docs" / "examples" / "records.csv"
+    summary = await importer.run(src, importer.LocalSink(db.get_engine(), CLI_ADMIN), state_path=tmp_path / "s",
+                                 report_path=tmp_path / "r.csv", publish=True)  # fmt: skip
+    assert summary.counts["created"] == 3 and summary.errors == 0
