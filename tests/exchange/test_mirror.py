@@ -146,4 +146,4 @@ async def test_follow_change_feed(app: object, target: AsyncEngine) -> None:
                 [r for r in want[kind] if r["status"] == "published"]  # fmt: skip
         else:
             assert got[kind] == want[kind], kind
-    assert [r for r in got["record"] if r["id"] == str(first)][0]["status"] == "withdrawn"
+    assert next(r for r in got["record"] if r["id"] == str(first))["status"] == "withdrawn"
