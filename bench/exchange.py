@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import os
 import subprocess
 import sys
@@ -39,7 +40,7 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str
     stderr = err.read().decode(errors="replace").strip()
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(cmd)} failed:\n{stderr[-3000:]}")
-    return secs, usage.ru_maxrss / 1024, stderr.splitlines()[-1] if stderr else ""
+    return secs, usage.ru_maxrss / 1024, "\n  ".join(stderr.splitlines()[-3:])
 
 
 def csv_rows(path: Path, count: int) -> None:
@@ -64,8 +65,9 @@ def csv_rows(path: Path, count: int) -> None:
         )
     ]
     parties = ["BR", "FR", "SN", "KE", "IN", "MX", "DE", "CN"]
-    with path.open("w", encoding="utf-8") as fh:
-        fh.write(",".join(cols) + "\n")
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(cols)
         for i in range(count):
             p = parties[i % len(parties)]
             values = {"external_id": f"bench-{i:07d}", "party": p, "type": "resource",
@@ -73,7 +75,7 @@ def csv_rows(path: Path, count: int) -> None:
                       "summary.en": "A field inventory of wetland sites, species and pressures.",
                       "keywords": "wetlands;inventory", "gbf_targets": "GBF-TARGET-02;GBF-TARGET-03",
                       "countries": p, "languages": "en;fr", "publication_date": "2024-05-01"}  # fmt: skip
-            fh.write(",".join(values[c] for c in cols) + "\n")
+            out.writerow([values[c] for c in cols])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     out = tmp / "bundle.zip"
     cmd = [CHM, "export", "--out", str(out)] + (["--no-site"] if args.no_site else [])
     secs, rss, tail = run_measured(cmd, env)
+    if not out.exists():
+        raise SystemExit(f"export failed: {tail}")
     size = out.stat().st_size / 1e6
     print(f"export of {args.records:,} records{' (no site)' if args.no_site else ''}: {secs:.1f} s "
           f"({args.records / secs:,.0f} records/s), archive {size:.1f} MB, peak RSS {rss:.0f} MB\n"
