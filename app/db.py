@@ -73,13 +73,15 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(url: str, *, pool_size: int = 10, settings: Settings | None = None) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 10, settings: Settings | None = None,
+                server_settings: dict[str, str] | None = None) -> AsyncEngine:  # fmt: skip
     """An engine tuned for the API: orjson for JSON columns, a warm pool, no pre-ping round trip; every
     statement under `statement_timeout`, connects and pool waits bounded (so a dead database is a quick 503)."""
     settings = settings or get_settings()
     timeout_ms = settings.statement_timeout_ms
     server_settings = {"application_name": "chm-api", "jit": "off", "statement_timeout": str(timeout_ms),
-                       "idle_in_transaction_session_timeout": str(max(timeout_ms * 4, 60_000))}  # fmt: skip
+                       "idle_in_transaction_session_timeout": str(max(timeout_ms * 4, 60_000)),
+                       **(server_settings or {})}  # fmt: skip
     engine = create_async_engine(
         to_asyncpg_url(url),
         pool_size=pool_size,

@@ -12,12 +12,16 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import __version__, db, openapi, problems
 from app.graphql.schema import graphql_router
 from app.middleware import EdgeMiddleware, RateLimitMiddleware, RequestIdMiddleware
+from app.ratelimit import parse_networks
 from app.routers import (
     changes,
     cooperation,
     decisions,
+    dumps,
+    feeds,
     health,
     nodes,
+    oai,
     opportunities,
     records,
     reference,
@@ -66,13 +70,23 @@ def create_app() -> FastAPI:
         search.router,
         webhooks.router,
         wellknown.router,
+
+        oai.router,
+        feeds.router,
+        dumps.router,
     ):
         app.include_router(router)
     app.include_router(graphql_router(settings))
+    exposed = ["ETag", "Link", "X-Request-ID", "Retry-After", "X-Change-Seq"]
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
-                       allow_headers=["*"], expose_headers=["ETag", "Link", "X-Request-ID", "Retry-After"])  # fmt: skip
+                       allow_headers=["*"], expose_headers=exposed)  # fmt: skip
     if settings.rate_limit_per_minute > 0:
-        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
+        app.add_middleware(
+            RateLimitMiddleware,
+            per_minute=settings.rate_limit_per_minute,
+            burst=settings.rate_limit_burst,
+            trusted_proxies=parse_networks(settings.trusted_proxies),
+        )
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes,
                        max_bulk_bytes=settings.max_bulk_body_bytes,
                        max_header_bytes=settings.max_header_bytes)  # fmt: skip

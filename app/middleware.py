@@ -3,9 +3,7 @@ rate limits."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import math
 import time
 import uuid
 from typing import Any
@@ -14,6 +12,7 @@ from urllib.parse import unquote_to_bytes
 import orjson
 
 from app import metrics
+from app.ratelimit import CallerKey, SharedQuota
 
 log = logging.getLogger("chm.access")
 log_errors = logging.getLogger("chm.errors")
@@ -70,55 +69,41 @@ class RequestIdMiddleware:
 
 
 class RateLimitMiddleware:
-    """A token bucket per caller (bearer token, else client address): 429 + Retry-After when empty.
+    """Rate limits per caller, shared by every API process through PostgreSQL (see app.ratelimit): 429 with
+    Retry-After when spent; `RateLimit-Policy` and `RateLimit` headers on every response. Only `/healthz` (no
+    I/O) is exempt; the probes that query something (`/readyz`, `/metrics`) are limited like any caller."""
 
-    Per process: with N workers the effective limit is N times the setting.
-    """
+    EXEMPT = frozenset({"/healthz"})
 
-    def __init__(self, app: Any, *, per_minute: int, burst: int | None = None) -> None:
+    def __init__(self, app: Any, *, per_minute: int, burst: int | None = None,
+                 trusted_proxies: tuple[Any, ...] = ()) -> None:  # fmt: skip
         self.app = app
-        self.rate = per_minute / 60.0
-        self.capacity = float(burst or max(per_minute // 6, 10))
-        self.buckets: dict[bytes, tuple[float, float]] = {}
-        self.last_sweep = time.monotonic()
-
-    def _key(self, scope: dict[str, Any]) -> bytes:
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization":
-                return b"t:" + hashlib.blake2b(value, digest_size=12).digest()
-        client = scope.get("client")
-        return b"a:" + (client[0].encode() if client else b"-")
-
-    def _take(self, key: bytes, now: float) -> float:
-        """Take one token; 0 when allowed, else seconds until one is available."""
-        tokens, at = self.buckets.get(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - at) * self.rate)
-        if tokens >= 1:
-            self.buckets[key] = (tokens - 1, now)
-            return 0.0
-        self.buckets[key] = (tokens, now)
-        return (1 - tokens) / self.rate
+        capacity = burst or max(per_minute // 6, 10)
+        self.quota = SharedQuota(per_minute=per_minute, burst=capacity)
+        self.caller = CallerKey(trusted_proxies)
+        window = max(1, round(capacity * 60 / per_minute))
+        self.policy = f'"default";q={capacity};w={window}'.encode()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or self.rate <= 0 or scope["path"] in ("/healthz", "/readyz", "/metrics"):
+        if scope["type"] != "http" or scope["path"] in self.EXEMPT:
             await self.app(scope, receive, send)
             return
-        now = time.monotonic()
-        if now - self.last_sweep > 60:  # forget idle callers
-            self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < 300}
-            self.last_sweep = now
-        wait = self._take(self._key(scope), now)
-        if not wait:
-            await self.app(scope, receive, send)
+        decision = await self.quota.take(self.caller(scope))
+        headers = [(b"ratelimit-policy", self.policy),
+                   (b"ratelimit", f'"default";r={decision.remaining};t={decision.reset}'.encode())]  # fmt: skip
+        if not decision.allowed:
+            metrics.RATE_LIMITED.inc()
+            retry = decision.retry_after
+            await send_problem(send, 429, "Too many requests", f"rate limit exceeded; retry in {retry} s",
+                               "RATE_LIMITED", [(b"retry-after", str(retry).encode()), *headers])  # fmt: skip
             return
-        metrics.RATE_LIMITED.inc()
-        retry = max(1, math.ceil(wait))
-        body = orjson.dumps({"type": "/problems/rate_limited", "title": "Too many requests", "status": 429,
-                             "detail": f"rate limit exceeded; retry in {retry} s", "code": "RATE_LIMITED"})  # fmt: skip
-        await send({"type": "http.response.start", "status": 429,
-                    "headers": [(b"content-type", b"application/problem+json"), (b"retry-after", str(retry).encode()),
-                                (b"content-length", str(len(body)).encode())]})  # fmt: skip
-        await send({"type": "http.response.body", "body": body})
+
+        async def send_with_limits(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_limits)
 
 
 async def send_problem(send: Any, status: int, title: str, detail: str, code: str,

@@ -31,7 +31,29 @@ def install(app: FastAPI) -> None:
                                  routes=app.routes)  # fmt: skip
             if OVERRIDES.exists():
                 schema = deep_merge(schema, yaml.safe_load(OVERRIDES.read_text()) or {})
+            document_negotiation(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = custom_openapi  # type: ignore[method-assign]
+
+
+def document_negotiation(schema: dict[str, Any]) -> None:
+    """Every GET whose 200 answers a schema with a JSON-LD form (app.routers.http.single/listing) lists
+    `application/ld+json` beside `application/json`, as the handlers negotiate it."""
+    from app.exchange import jsonld
+
+    names = {m.__name__ for m in jsonld.SERIALIZERS}
+    lists = {n.replace("Public", "List") for n in names}
+    ld = {
+        "schema": {
+            "type": "object",
+            "description": "schema.org JSON-LD (inline @context; `Accept: application/ld+json`)",
+        }
+    }
+    for path in schema.get("paths", {}).values():
+        ok = (path.get("get") or {}).get("responses", {}).get("200", {})
+        ref = ok.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+        if ref.rsplit("/", 1)[-1] in names | lists:
+            ok["content"][jsonld.MEDIA_TYPE] = ld
+            ok["description"] = (ok.get("description") or "OK") + "; JSON-LD on `Accept: application/ld+json`"

@@ -12,6 +12,7 @@ The API (small on purpose)::
     get(kind) -> Entity        the entry for a kind (KeyError when unknown)
     FEED_KINDS                 kinds that appear in the change feed (`?kind=` of /changes)
     SEARCH_KINDS               kinds with their own search documents (`?kind=` of /search)
+    HARVEST_KINDS              kinds that are items of their own in OAI-PMH, Atom and the dumps
     searchable(kind) -> Entity | None
                                the entity whose document a change of `kind` touches: itself, its
                                `reindexes` parent (an offer reindexes its cooperation request), or None
@@ -87,6 +88,9 @@ class Entity:
     search: SearchSource | None = None  # None: no document of its own
     reindexes: tuple[str, str] | None = None  # (parent kind, column with the parent id): changes show there
     in_feed: bool = True  # writes appear in the change feed
+    harvest: bool = True  # an item of its own in OAI-PMH, feeds and dumps (app/services/harvest.py)
+    # (field, service function (conn, ids) -> one list per id): child rows of the full representation
+    parts: tuple[str, str] | None = None
     description: str = ""  # one line for docs and the `kind` parameter
 
     @property
@@ -150,6 +154,7 @@ _ENTITIES: tuple[Entity, ...] = (
             document=documents.decision_document,
             children=Children(DecisionParagraph, "decision_id", ("text",), ("position",)),
         ),
+        parts=("paragraphs", "paragraphs_for_decisions"),
         description="a COP / CP-MOP / NP-MOP decision",
     ),
     Entity(
@@ -162,6 +167,7 @@ _ENTITIES: tuple[Entity, ...] = (
             document=documents.request_document,
             children=Children(CooperationOffer, "request_id", ("description",), ("created_at", "id")),
         ),
+        parts=("offers", "offers_for_requests"),
         description="a scientific and technical cooperation request",
     ),
     Entity(
@@ -171,6 +177,7 @@ _ENTITIES: tuple[Entity, ...] = (
         scopes=("cooperation:write",),
         service="app.services.cooperation",
         reindexes=("cooperation-request", "request_id"),
+        harvest=False,  # harvested as part of its request
         description="an offer on a cooperation request (searchable as part of its request)",
     ),
     Entity(
@@ -188,6 +195,7 @@ _ENTITIES: tuple[Entity, ...] = (
         public=AnnouncedMatch,
         scopes=("cooperation:write",),  # written by publishing an opportunity
         service="app.services.matchmaking",
+        harvest=False,  # an announcement about an opportunity, not an item of its own
         description="a match announced when an opportunity was published (webhook event cooperation.match)",
     ),
 )
@@ -195,6 +203,7 @@ _ENTITIES: tuple[Entity, ...] = (
 ENTITIES: dict[str, Entity] = {e.kind: e for e in _ENTITIES}
 FEED_KINDS: tuple[str, ...] = tuple(e.kind for e in _ENTITIES if e.in_feed)
 SEARCH_KINDS: tuple[str, ...] = tuple(e.kind for e in _ENTITIES if e.search is not None)
+HARVEST_KINDS: tuple[str, ...] = tuple(e.kind for e in _ENTITIES if e.harvest and e.in_feed)
 
 
 def get(kind: str) -> Entity:

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+_DOMAIN = r"^[A-Za-z][A-Za-z0-9-]*(\.[A-Za-z][A-Za-z0-9-]*)+$"  # an OAI-PMH repositoryIdentifier
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "dev", "development"}
 
 
@@ -32,6 +33,12 @@ class Settings(BaseSettings):
     graphql_ide: bool | None = Field(default=None, alias="CHM_GRAPHQL_IDE")
     graphql_introspection: bool | None = Field(default=None, alias="CHM_GRAPHQL_INTROSPECTION")
     rate_limit_per_minute: int = Field(default=600, alias="CHM_RATE_LIMIT_PER_MINUTE")
+    rate_limit_burst: int | None = Field(default=None, ge=1, alias="CHM_RATE_LIMIT_BURST")
+    trusted_proxies: str = Field(
+        default="",
+        alias="CHM_TRUSTED_PROXIES",
+        description="Comma-separated addresses/CIDRs whose X-Forwarded-For is believed",
+    )
     db_pool_size: int = Field(default=20, alias="CHM_DB_POOL_SIZE")
     max_body_bytes: int = Field(default=1 << 20, ge=1024, alias="CHM_MAX_BODY_BYTES")
     max_bulk_body_bytes: int = Field(default=10 << 20, ge=1024, alias="CHM_MAX_BULK_BODY_BYTES")
@@ -45,6 +52,14 @@ class Settings(BaseSettings):
     search_batch_size: int = Field(default=200, ge=1, le=5000, alias="CHM_SEARCH_BATCH_SIZE")
     search_poll_seconds: float = Field(default=2.0, gt=0, alias="CHM_SEARCH_POLL_SECONDS")
     search_max_attempts: int = Field(default=5, ge=1, alias="CHM_SEARCH_MAX_ATTEMPTS")
+    oai_repository_id: str = Field(default="chm.localhost", pattern=_DOMAIN, alias="CHM_OAI_REPOSITORY_ID")
+    oai_repository_name: str = Field(default="Clearing-House Mechanism", alias="CHM_OAI_REPOSITORY_NAME")
+    oai_admin_email: str = Field(default="chm@localhost.localdomain", alias="CHM_OAI_ADMIN_EMAIL")
+    oai_page_size: int = Field(default=200, ge=1, le=5000, alias="CHM_OAI_PAGE_SIZE")
+    content_rights: str = Field(
+        default="Public information published through the Clearing-House Mechanism; reuse with attribution.",
+        alias="CHM_CONTENT_RIGHTS",
+    )
     # Webhooks (see docs/webhooks.md). Private/loopback targets and plain http: development only unless set.
     webhook_allow_private: bool | None = Field(default=None, alias="CHM_WEBHOOK_ALLOW_PRIVATE")
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60, alias="CHM_WEBHOOK_TIMEOUT_SECONDS")

@@ -27,7 +27,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +47,8 @@ log = logging.getLogger("chm.webhooks")
 RESPONSE_CAP = 4096  # bytes of a response body read (the rest is dropped)
 EXCERPT_CHARS = 512  # kept in the delivery log
 EVENT_BATCH = 100  # change-log entries read per query
+ACK_BATCH = 50  # acknowledgements recorded per statement...
+ACK_INTERVAL = 0.1  # ...or after this many seconds (a crash before then only means those events are sent again)
 CLAIM_BUDGET = 500  # events delivered per claim before the subscription goes back to the queue (fairness)
 USER_AGENT = f"chm-api-webhooks/{__version__}"
 
@@ -256,6 +258,11 @@ class Attempt:
     outcome: str = "success"  # success | http_error | timeout | connection_error | refused
 
 
+def parts_origin(url: str) -> str:
+    """scheme://host:port of a URL."""
+    return "/".join(url.split("/", 3)[:3])
+
+
 class Sender:
     """POSTs signed messages: the host resolved and checked on every attempt (DNS rebinding), the connection pinned
     to the checked address, no redirects, a total timeout, the response body read up to a small cap."""
@@ -263,13 +270,29 @@ class Sender:
     def __init__(self, settings: Settings | None = None, *, max_connections: int = 100) -> None:
         self.settings = settings or get_settings()
         self.timeout = self.settings.webhook_timeout_seconds
-        self.client = httpx.AsyncClient(
-            follow_redirects=False, timeout=httpx.Timeout(self.timeout), trust_env=False,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-        )  # fmt: skip
+        self.max_clients = max_connections
+        # One small client per target origin: httpcore scans its whole pool on every request, so one shared pool of
+        # a hundred receivers' connections costs O(receivers) per delivery. At most one event is in flight per
+        # subscription, so two connections per origin are plenty.
+        self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
+
+    def client(self, origin: str) -> httpx.AsyncClient:
+        client = self._clients.get(origin)
+        if client is None:
+            client = httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(self.timeout), trust_env=False,
+                                       limits=httpx.Limits(max_connections=4, max_keepalive_connections=2))  # fmt: skip
+            self._clients[origin] = client
+            while len(self._clients) > self.max_clients:  # least recently used first; its requests finish on their own
+                _, old = self._clients.popitem(last=False)
+                asyncio.get_running_loop().create_task(old.aclose())
+        else:
+            self._clients.move_to_end(origin)
+        return client
 
     async def close(self) -> None:
-        await self.client.aclose()
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
 
     async def _target(self, url: str) -> tuple[str, dict[str, str], dict[str, Any]]:
         parts = rules.parse_url(url, settings=self.settings)
@@ -293,9 +316,10 @@ class Sender:
                 signature = signature_header(secrets, event.id, ts, event.body)
                 headers.update({"content-type": "application/json", "user-agent": USER_AGENT, "webhook-id": event.id,
                                 "webhook-timestamp": str(ts), "webhook-signature": signature})  # fmt: skip
-                request = self.client.build_request("POST", pinned, content=event.body, headers=headers,
+                client = self.client(f"{parts_origin(pinned)}|{headers['Host']}")
+                request = client.build_request("POST", pinned, content=event.body, headers=headers,
                                                     extensions=extensions)  # fmt: skip
-                response = await self.client.send(request, stream=True)
+                response = await client.send(request, stream=True)
                 try:
                     chunks, size = [], 0
                     async for chunk in response.aiter_raw():
@@ -352,10 +376,16 @@ _ACK = """
         UPDATE webhook_subscriptions SET delivered_seq = GREATEST(delivered_seq, :seq), attempts = 0,
             failing_since = NULL, last_error = NULL, last_success_at = now(), next_attempt_at = now(),
             lease_until = now() + make_interval(secs => :lease)
-        WHERE id = :id AND lease_owner = :w AND status = 'active' RETURNING id)
-    INSERT INTO webhook_deliveries (subscription_id, event_id, event_type, seq, attempt, outcome, status_code,
-                                    duration_ms, response_excerpt, attempted_at)
-    SELECT id, :eid, :etype, :seq, :attempt, 'success', :code, :ms, :excerpt, now() FROM s RETURNING id
+        WHERE id = :id AND lease_owner = :w RETURNING id, status),
+    logged AS (
+        INSERT INTO webhook_deliveries (subscription_id, event_id, event_type, seq, attempt, outcome, status_code,
+                                        duration_ms, response_excerpt, attempted_at)
+        SELECT s.id, d.eid, d.etype, d.seq, d.attempt, 'success', d.code, d.ms, d.excerpt, d.at
+        FROM s, unnest(CAST(:eids AS text[]), CAST(:etypes AS text[]), CAST(:seqs AS bigint[]),
+                       CAST(:attempts AS int[]), CAST(:codes AS int[]), CAST(:mss AS float8[]),
+                       CAST(:excerpts AS text[]), CAST(:ats AS timestamptz[]))
+             AS d(eid, etype, seq, attempt, code, ms, excerpt, at))
+    SELECT status FROM s
 """
 _FAIL = """
     WITH s AS (
@@ -372,6 +402,10 @@ _FAIL = """
                                     duration_ms, error, response_excerpt, attempted_at)
     SELECT id, :eid, :etype, :seq, :attempt, 'failure', :code, :ms, :err, :excerpt, now() FROM s
     RETURNING (SELECT status FROM s)
+"""
+_RENEW = """
+    UPDATE webhook_subscriptions SET lease_until = now() + make_interval(secs => :lease)
+    WHERE id = :id AND lease_owner = :w AND status = 'active'
 """
 _RELEASE = """
     UPDATE webhook_subscriptions SET lease_owner = NULL, lease_until = NULL,
@@ -464,16 +498,22 @@ class DeliveryWorker:
         self._task: asyncio.Task[None] | None = None
         self._jobs: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._listener: Any = None
-        self._last_beat = 0.0
+        self._own_engine: AsyncEngine | None = None
 
     @property
     def engine(self) -> AsyncEngine:
-        return self._engine or db.get_engine()
+        return self._engine or self._own_engine or db.get_engine()
 
     async def start(self) -> None:
         """Start the loop in the background (idempotent)."""
         if self._task is None or self._task.done():
             self._stopping.clear()
+            if self._engine is None and self._own_engine is None:
+                # Its own pool, sized to the concurrency, without waiting for the WAL flush on commit: a lost
+                # acknowledgement after a crash only means the event is delivered again (at least once).
+                url = db.get_engine().url.render_as_string(hide_password=False)
+                self._own_engine = db.make_engine(url, pool_size=min(self.concurrency + 2, 64), server_settings={
+                    "application_name": "chm-webhooks", "synchronous_commit": "off"})  # fmt: skip
             self.sender = self.sender or Sender(self.settings, max_connections=max(self.concurrency, 10))
             self._task = asyncio.create_task(self._run(), name=f"webhook-worker {self.name}")
 
@@ -494,6 +534,9 @@ class DeliveryWorker:
         if self.sender is not None:
             await self.sender.close()
             self.sender = None
+        if self._own_engine is not None:
+            await self._own_engine.dispose()
+            self._own_engine = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -577,8 +620,11 @@ class DeliveryWorker:
                 advance = await self._events(sub)
         except LeaseLost:
             return
-        async with self.engine.begin() as conn:
-            await conn.execute(text(_RELEASE), {"id": sub.id, "w": self.name, "seq": advance})
+        except Exception:  # the database failed mid-way: what was not recorded is delivered again later
+            log.exception("webhook delivery for %s failed", sub.id)
+        with contextlib.suppress(Exception):
+            async with self.engine.begin() as conn:
+                await conn.execute(text(_RELEASE), {"id": sub.id, "w": self.name, "seq": advance})
 
     async def _manual(self, sub: _Claimed) -> None:
         """Pings and redeliveries queued for this subscription (not retried: the log shows the outcome)."""
@@ -617,8 +663,8 @@ class DeliveryWorker:
         filters, params = _filters(sub)
         after = sub.delivered_seq
         budget = self.budget
+        acks = _Acks(attempt=sub.attempts + 1)
         renewed = time.monotonic()
-        attempt_no = sub.attempts + 1
         while budget > 0 and not self._stopping.is_set():
             async with self.engine.connect() as conn:
                 changes = (await conn.execute(text(_EVENTS.format(filters=filters)),
@@ -627,46 +673,53 @@ class DeliveryWorker:
                 await conn.commit()
             for change in changes:
                 event = built[change.seq]
-                if event is None or not rules.type_matches(list(sub.event_types), event.type):
+                if event is None or not rules.type_matches(sub.event_types, event.type):
                     after = change.seq
                     continue
                 if time.monotonic() - renewed > self.lease - self.settings.webhook_timeout_seconds - 5:
-                    await self._renew(sub)
+                    await (self._ack(sub, acks) if acks.seqs else self._renew(sub))
                     renewed = time.monotonic()
                 attempt = await self.sender.send(sub.url, event, live_secrets(sub, datetime.now(UTC)))
-                if attempt.ok:
-                    await self._ack(sub, event, attempt, attempt_no)
+                if not attempt.ok:
+                    await self._ack(sub, acks)
+                    await self._fail(sub, event, attempt, acks.attempt)
+                    raise LeaseLost  # the failure update released the lease
+                metrics.WEBHOOK_LAG_SECONDS.observe(max(0.0, (datetime.now(UTC) - change.at).total_seconds()))
+                acks.add(event, attempt)
+                after = change.seq
+                budget -= 1
+                if len(acks.seqs) >= ACK_BATCH or time.monotonic() - acks.since > ACK_INTERVAL:
+                    await self._ack(sub, acks)
                     renewed = time.monotonic()
-                    metrics.WEBHOOK_LAG_SECONDS.observe(max(0.0, (datetime.now(UTC) - change.at).total_seconds()))
-                    self.delivered += 1
-                    attempt_no = 1
-                    after = change.seq
-                    budget -= 1
-                    continue
-                await self._fail(sub, event, attempt, attempt_no)
-                raise LeaseLost  # released by the failure update
             if len(changes) < EVENT_BATCH:
                 # Caught up: seq order is commit order, so nothing at or below the claim's max seq can still appear.
-                return max(after, sub.max_seq)
+                after = max(after, sub.max_seq)
+                break
+        await self._ack(sub, acks)
         return after
 
     async def _renew(self, sub: _Claimed) -> None:
-        async with self.engine.begin() as conn:
-            res = await conn.execute(text(
-                "UPDATE webhook_subscriptions SET lease_until = now() + make_interval(secs => :lease) "
-                "WHERE id = :id AND lease_owner = :w AND status = 'active'"), {"id": sub.id, "w": self.name,
-                                                                               "lease": self.lease})  # fmt: skip
-            if res.rowcount == 0:
-                raise LeaseLost
+        async with self.engine.connect() as conn:
+            res = await conn.execute(text(_RENEW), {"id": sub.id, "w": self.name, "lease": self.lease})
+            await conn.commit()
+        if res.rowcount == 0:
+            raise LeaseLost
 
-    async def _ack(self, sub: _Claimed, event: Event, attempt: Attempt, attempt_no: int) -> None:
-        async with self.engine.begin() as conn:
+    async def _ack(self, sub: _Claimed, acks: _Acks) -> None:
+        """Record the buffered acknowledgements and renew the lease, fenced by it; LeaseLost when the subscription
+        was taken over, paused, disabled or deleted meanwhile."""
+        if not acks.seqs:
+            return
+        async with self.engine.connect() as conn:
             row = (await conn.execute(text(_ACK), {
-                "seq": event.seq, "lease": self.lease, "id": sub.id, "w": self.name, "eid": event.id,
-                "etype": event.type, "attempt": attempt_no, "code": attempt.status_code, "ms": attempt.duration_ms,
-                "excerpt": attempt.excerpt,
+                "seq": max(acks.seqs, default=0), "lease": self.lease, "id": sub.id, "w": self.name,
+                "eids": acks.eids, "etypes": acks.etypes, "seqs": acks.seqs, "attempts": acks.attempts,
+                "codes": acks.codes, "mss": acks.mss, "excerpts": acks.excerpts, "ats": acks.ats,
             })).first()  # fmt: skip
-        if row is None:
+            await conn.commit()
+        self.delivered += len(acks.seqs)
+        acks.clear()
+        if row is None or row.status != "active":
             raise LeaseLost
 
     async def _fail(self, sub: _Claimed, event: Event, attempt: Attempt, attempt_no: int) -> None:
@@ -683,6 +736,40 @@ class DeliveryWorker:
         if row is not None and row[0] == "disabled":
             log.warning("webhook subscription %s disabled: failing for longer than %.0f s (%s)", sub.id,
                         s.webhook_disable_after_seconds, attempt.error)  # fmt: skip
+
+
+@dataclass
+class _Acks:
+    """Acknowledged deliveries not yet recorded (columns for one unnest insert)."""
+
+    attempt: int  # the attempt number of the next delivery (1 after the first success)
+    since: float = 0.0
+    eids: list[str] = field(default_factory=list)
+    etypes: list[str] = field(default_factory=list)
+    seqs: list[int] = field(default_factory=list)
+    attempts: list[int] = field(default_factory=list)
+    codes: list[int | None] = field(default_factory=list)
+    mss: list[float] = field(default_factory=list)
+    excerpts: list[str | None] = field(default_factory=list)
+    ats: list[datetime] = field(default_factory=list)
+
+    def add(self, event: Event, attempt: Attempt) -> None:
+        if not self.seqs:
+            self.since = time.monotonic()
+        assert event.seq is not None
+        self.eids.append(event.id)
+        self.etypes.append(event.type)
+        self.seqs.append(event.seq)
+        self.attempts.append(self.attempt)
+        self.codes.append(attempt.status_code)
+        self.mss.append(attempt.duration_ms)
+        self.excerpts.append(attempt.excerpt)
+        self.ats.append(datetime.now(UTC))
+        self.attempt = 1
+
+    def clear(self) -> None:
+        for name in ("eids", "etypes", "seqs", "attempts", "codes", "mss", "excerpts", "ats"):
+            getattr(self, name).clear()
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from app.models.matching import CooperationMatch
 from app.models.node import NationalNode
 from app.models.opportunity import Opportunity
 from app.models.party import Party, VocabularyTerm
+from app.models.ratelimit import RateLimitBucket
 from app.models.record import Record, RecordDraft, RecordRevision
 from app.models.token import ApiToken, AuditEvent
 from app.models.webhook import WebhookDelivery, WebhookSubscription, WebhookWorkerBeat
@@ -28,6 +29,7 @@ __all__ = [
     "Opportunity",
     "OutboxEntry",
     "Party",
+    "RateLimitBucket",
     "Record",
     "RecordDraft",
     "RecordRevision",

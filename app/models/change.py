@@ -17,6 +17,9 @@ class Change(SQLModel, table=True):
     __table_args__ = (
         Index("ix_changes_kind_seq", "kind", "seq"),
         Index("ix_changes_party_seq", "party", "seq"),
+        # Harvesting (app/services/harvest.py): an entity's newest public change, and from= windows.
+        Index("ix_changes_public_entity_seq", "kind", "entity_id", "seq", postgresql_where=text("public")),
+        Index("ix_changes_public_at", "at", postgresql_where=text("public")),
     )
 
     seq: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))

@@ -12,7 +12,17 @@ from sqlalchemy import CheckConstraint, Column, Computed, Index, Text
 from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import Contact, CountryCode, LString, created_col, jsonb, text_array
+from app.models.common import (
+    BoundedDate,
+    Contact,
+    CountryCode,
+    LString,
+    SafeStr,
+    Term,
+    created_col,
+    jsonb,
+    text_array,
+)
 from app.models.derive import check_in, values
 
 OpportunityStatus = Literal["open", "closed"]
@@ -57,24 +67,24 @@ class Opportunity(SQLModel, table=True):
 
 class OpportunityCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    provider_party: str | None = PField(
+    provider_party: SafeStr | None = PField(
         default=None, min_length=2, max_length=2,
         description="The publishing Party (default: the token's); the Secretariat may leave it out and name "
                     "`provider_organization` instead",
     )  # fmt: skip
-    provider_organization: str | None = PField(default=None, min_length=1, max_length=500)
+    provider_organization: SafeStr | None = PField(default=None, min_length=1, max_length=500)
     title: LString
     description: LString | None = None
-    assistance_types: list[str] = PField(default_factory=list, max_length=20)
-    subjects: list[str] = PField(default_factory=list, max_length=100)
-    gbf_targets: list[str] = PField(default_factory=list, max_length=27)
+    assistance_types: list[Term] = PField(default_factory=list, max_length=20)
+    subjects: list[Term] = PField(default_factory=list, max_length=100)
+    gbf_targets: list[Term] = PField(default_factory=list, max_length=27)
     eligible_countries: list[CountryCode] = PField(
         default_factory=list, max_length=300, description="ISO 3166-1 alpha-2 codes; empty (and no regions): any"
     )
-    eligible_regions: list[str] = PField(
+    eligible_regions: list[Term] = PField(
         default_factory=list, max_length=50, description="Codes of the `regions` vocabulary (UN M49 areas, SIDS, ...)"
     )
-    application_deadline: date | None = None
+    application_deadline: BoundedDate | None = None
     url: HttpUrl | None = None
     contact: Contact | None = None
     status: OpportunityStatus = "open"
@@ -82,15 +92,15 @@ class OpportunityCreate(BaseModel):
 
 class OpportunityUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    provider_organization: str | None = PField(default=None, min_length=1, max_length=500)
+    provider_organization: SafeStr | None = PField(default=None, min_length=1, max_length=500)
     title: LString | None = None
     description: LString | None = None
-    assistance_types: list[str] | None = PField(default=None, max_length=20)
-    subjects: list[str] | None = PField(default=None, max_length=100)
-    gbf_targets: list[str] | None = PField(default=None, max_length=27)
+    assistance_types: list[Term] | None = PField(default=None, max_length=20)
+    subjects: list[Term] | None = PField(default=None, max_length=100)
+    gbf_targets: list[Term] | None = PField(default=None, max_length=27)
     eligible_countries: list[CountryCode] | None = PField(default=None, max_length=300)
-    eligible_regions: list[str] | None = PField(default=None, max_length=50)
-    application_deadline: date | None = None
+    eligible_regions: list[Term] | None = PField(default=None, max_length=50)
+    application_deadline: BoundedDate | None = None
     url: HttpUrl | None = None
     contact: Contact | None = None
     status: OpportunityStatus | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from app import registry
@@ -36,6 +36,7 @@ class ChangeFeed(BaseModel):
 
 @router.get("/changes", response_model=ChangeFeed, summary="The change feed")
 async def list_changes(
+    request: Request,
     conn: ReadConnDep,
     principal: PrincipalDep,
     since: Annotated[
@@ -48,6 +49,10 @@ async def list_changes(
     """Every create, update, publish and withdraw visible to the caller, `seq` strictly increasing.
 
     Poll with `since=next_since`. Anonymous callers see public changes only (publish, withdraw, and writes
-    to always-public kinds)."""
+    to always-public kinds). A full page carries `Link: <...since=next_since>; rel="next"`; a page without
+    it means the caller has caught up (poll the same `next_since` later)."""
     feed = await changes_service.list_changes(conn, principal, since=since, limit=limit, kind=kind, party=party)
-    return Response(render(ChangeFeed, feed), media_type=http.JSON)
+    headers = {}
+    if len(feed["items"]) == limit:
+        headers["Link"] = f'<{request.url.include_query_params(since=feed["next_since"])}>; rel="next"'
+    return Response(render(ChangeFeed, feed), media_type=http.JSON, headers=headers)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
-from app.errors import BadRequest
+from app.errors import BadRequest, NotFound
 from app.models.common import LANGS
 from app.models.matching import CooperationMatch
 from app.models.record import MATCHED_TYPES
@@ -62,9 +63,12 @@ KIND_FACTOR: dict[str, float] = {"opportunity": 1.0, "offer": 0.9, "record": 0.8
 RECENCY_HALF_LIFE_DAYS = 365.0
 TEXT_SATURATION = 0.35  # an idf-weighted cosine at or above this counts as full text similarity
 MIN_SCORE = 0.05  # below this a candidate is noise, not a match
-CANDIDATES_PER_KIND = 200  # retrieval cap per kind (ranking is exact within it)
+CANDIDATES_PER_KIND = 40  # retrieval cap per kind for shared terms (ranking is exact within it)
+TEXT_CANDIDATES_PER_KIND = 20  # and for shared distinctive words
+RETRIEVAL_MAX_SHARE = 0.02  # a word on more rows than this share of a table does not retrieve (it still scores)
+STATS_TTL_SECONDS = 300.0
 MAX_TEXT_TERMS = 6  # words named in a text reason
-MAX_QUERY_LEXEMES = 64  # the query's most distinctive words used for retrieval
+MAX_QUERY_LEXEMES = 32  # the query's longest uncommon words used for retrieval
 MATCH_EVENT_THRESHOLD = 0.5  # a new opportunity scoring at least this for an open request is announced
 # Parts of the full text that say nothing about fit in this domain (English, French and Spanish stems).
 DOMAIN_STOPWORDS = frozenset({
@@ -413,25 +417,58 @@ def _live_where(kind: str, q: Profile, vocab: Vocab, params: dict[str, Any]) -> 
     return "r.status = 'matched' AND r.id <> :self"
 
 
+_TABLE = {"opportunity": "opportunities", "cooperation-request": "cooperation_requests",
+          "offer": "cooperation_offers", "record": "records"}  # fmt: skip
+_common: tuple[float, dict[str, frozenset[str]]] | None = None
+
+
+async def _common_lexemes(conn: AsyncConnection) -> dict[str, frozenset[str]]:
+    """Per table, the words on more than RETRIEVAL_MAX_SHARE of rows, from the planner's statistics (ANALYZE's
+    most common elements of `match_tsv`; re-read every STATS_TTL_SECONDS). Such words still score; they only
+    do not retrieve, or a common word would pull in most of a table."""
+    global _common
+    now = time.monotonic()
+    if _common is not None and now - _common[0] < STATS_TTL_SECONDS:
+        return _common[1]
+    rows = await conn.execute(text(
+        "SELECT tablename, CAST(CAST(most_common_elems AS text) AS text[]), most_common_elem_freqs FROM pg_stats "
+        "WHERE schemaname = 'public' AND attname = 'match_tsv' AND most_common_elems IS NOT NULL"))  # fmt: skip
+    found: dict[str, frozenset[str]] = {}
+    for table, elems, freqs in rows:
+        found[table] = frozenset(e for e, f in zip(elems, freqs, strict=False) if f > RETRIEVAL_MAX_SHARE)
+    _common = (now, found)
+    return found
+
+
 async def _retrieve(conn: AsyncConnection, kind: str, q: Profile, vocab: Vocab, lexemes: list[str],
                     today: date) -> list[Profile]:  # fmt: skip
+    """Two capped lists in one round trip: live candidates sharing a term (most kinds of terms shared first,
+    then newest), and live candidates sharing the query's distinctive words (by ts_rank, through the GIN index)."""
     a = _ALIAS[kind]
-    params: dict[str, Any] = {"self": q.id, "party": q.party, "today": today, "n": CANDIDATES_PER_KIND}
+    params: dict[str, Any] = {"self": q.id, "party": q.party, "today": today, "n": CANDIDATES_PER_KIND,
+                              "nt": TEXT_CANDIDATES_PER_KIND}  # fmt: skip
     params["gq"], params["sq"] = _expand(vocab.gbf, q.gbf_targets), _expand(vocab.subjects, q.subjects)
+    params["aq"] = list(q.assistance_types)
     live = _live_where(kind, q, vocab, params)
-    match = [f"{a}.gbf_targets && CAST(:gq AS text[])", f"{a}.subjects && CAST(:sq AS text[])"]
-    if lexemes:
-        params["tsq"] = _tsquery(lexemes)
-        match += [f"{a}.match_tsv @@ CAST(:tsq AS tsquery)"]
-        if kind == "offer":  # the offer's own words count, besides those of the request it was made on
-            match += ["o.match_tsv @@ CAST(:tsq AS tsquery)"]
-    shared = (f"(SELECT count(*) FROM unnest({a}.gbf_targets) t WHERE t = ANY(CAST(:gq AS text[])))"
-              f" + (SELECT count(*) FROM unnest({a}.subjects) t WHERE t = ANY(CAST(:sq AS text[])))")  # fmt: skip
-    where = f"({live}) AND ({' OR '.join(match)})"
     updated = "o.updated_at" if kind == "offer" else f"{a}.updated_at"
-    sql = _SQL[kind].format(where=where) + f" ORDER BY {shared} DESC, {updated} DESC LIMIT :n"
-    rows = await conn.execute(text(sql), params)
-    return [_profile(kind, r) for r in rows]
+    shared = f"({a}.gbf_targets && CAST(:gq AS text[]))::int + ({a}.subjects && CAST(:sq AS text[]))::int"
+    if kind != "record":
+        shared += f" + ({a}.assistance_types && CAST(:aq AS text[]))::int"
+    terms = f"{a}.gbf_targets && CAST(:gq AS text[]) OR {a}.subjects && CAST(:sq AS text[])"
+    order = f" ORDER BY {shared} DESC, {updated} DESC LIMIT :n"
+    parts = [_SQL[kind].format(where=f"({live}) AND ({terms})") + order]
+    common = (await _common_lexemes(conn)).get(_TABLE[kind], frozenset())
+    distinctive = [lx for lx in lexemes if lx not in common][:MAX_QUERY_LEXEMES]
+    if distinctive:
+        params["tsq"] = _tsquery(distinctive)
+        tsv = "o.match_tsv" if kind == "offer" else f"{a}.match_tsv"  # an offer: its own words
+        parts.append(_SQL[kind].format(where=f"({live}) AND {tsv} @@ CAST(:tsq AS tsquery)")
+                     + f" ORDER BY ts_rank({tsv}, CAST(:tsq AS tsquery), 1) DESC LIMIT :nt")  # fmt: skip
+    sql = " UNION ALL ".join(f"({p})" for p in parts)
+    rows: dict[uuid.UUID, Any] = {}
+    for r in await conn.execute(text(sql), params):  # a candidate in both lists counts once
+        rows.setdefault(r.id, r)
+    return [_profile(kind, r) for r in rows.values()]
 
 
 async def _words(conn: AsyncConnection, q_texts: dict[str, str]) -> dict[str, str]:
@@ -513,7 +550,9 @@ OPPORTUNITY_KINDS = ("cooperation-request",)  # candidates for an opportunity: o
 
 
 async def _request_profile(conn: AsyncConnection, principal: Principal, request_id: uuid.UUID) -> tuple[Profile, dict]:
-    request = await cooperation.get_request(conn, principal, request_id)  # visibility and 404 live there
+    (request,) = await cooperation.get_many(conn, principal, [request_id])  # visibility lives there
+    if request is None:
+        raise NotFound(f"no cooperation request {request_id}")
     row = (await conn.execute(text(_SQL["cooperation-request"].format(where="r.id = :id")), {"id": request_id})).one()
     return _profile("cooperation-request", row), _texts(request["title"], request["problem"], request["objectives"])
 
@@ -550,7 +589,9 @@ def settings() -> dict[str, Any]:
     return {"weights": WEIGHTS, "hierarchy_credit": HIERARCHY_CREDIT, "geo_credit": GEO_CREDIT,
             "open_to_all_credit": OPEN_TO_ALL_CREDIT, "kind_factor": KIND_FACTOR,
             "recency_half_life_days": RECENCY_HALF_LIFE_DAYS, "text_saturation": TEXT_SATURATION,
-            "min_score": MIN_SCORE, "candidates_per_kind": CANDIDATES_PER_KIND}  # fmt: skip
+            "min_score": MIN_SCORE, "candidates_per_kind": CANDIDATES_PER_KIND,
+            "text_candidates_per_kind": TEXT_CANDIDATES_PER_KIND,
+            "retrieval_max_share": RETRIEVAL_MAX_SHARE}  # fmt: skip
 
 
 def answer(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -16,9 +16,12 @@ from pydantic import ValidationError
 from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy import update as sa_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
 
+from app import db
 from app.auth.principal import Principal
 from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound, TooLarge
+from app.models.common import text_problem
 from app.models.record import CONTENT_FIELDS, RecordContentIn, RecordCreate, RecordPublic, RecordUpdate
 from app.services import etags, reference
 from app.services import records as reads
@@ -368,7 +371,7 @@ async def bulk_upsert(
     known_parties = await reference.party_codes(conn)
     for i, raw in enumerate(items):
         ext = raw.get("external_id") if isinstance(raw, dict) else None
-        results[i]["external_id"] = ext if isinstance(ext, str) else None
+        results[i]["external_id"] = ext if isinstance(ext, str) and text_problem(ext) is None else None
         try:
             if not isinstance(raw, dict):
                 raise Invalid.field(("items", i), "each item must be a JSON object")
@@ -393,7 +396,35 @@ async def bulk_upsert(
             results[i]["error"] = _error(exc, i)
     if not parsed:
         return results
+    try:
+        async with session.begin_nested():
+            await _apply_batch(session, principal, parsed, results, publish=publish)
+    except DBAPIError as exc:
+        if not _refused(exc):
+            raise
+        # Only the database refused something (e.g. a concurrent batch created one of these external_ids):
+        # re-plan and apply item by item, so the refused item alone carries the error.
+        for item in parsed:
+            try:
+                async with session.begin_nested():
+                    await _apply_batch(session, principal, [item], results, publish=publish)
+            except DBAPIError as item_exc:
+                if not _refused(item_exc):
+                    raise
+                i = item[0]
+                results[i].update(id=None, status="error", error=_error(db.as_app_error(item_exc), i))
+    return results
 
+
+def _refused(exc: Exception) -> bool:
+    """The database rejected the data (a 409 or 422), as opposed to being unavailable or a bug."""
+    mapped = db.as_app_error(exc)
+    return mapped is not None and mapped.status in (409, 422)
+
+
+async def _apply_batch(session: Any, principal: Principal, parsed: list[tuple[int, str, RecordCreate,
+                       dict[str, Any]]], results: list[dict[str, Any]], *, publish: bool) -> None:  # fmt: skip
+    """Plan and write validated bulk items: read what exists, then insert, update, publish, emit."""
     keys = [(party, data.external_id) for _, party, data, _ in parsed]
     existing_rows = (
         await session.execute(
@@ -498,4 +529,3 @@ async def bulk_upsert(
     await _apply_publish(session, principal, to_publish, at)
     events.extend(_publish_event(p) for p in to_publish)
     await emit(session, principal, events)
-    return results

@@ -57,9 +57,24 @@ class Hierarchy:
             if extra.get("countries"):
                 self.members[code] = frozenset(extra["countries"])
         self.narrower = {k: tuple(v) for k, v in narrower.items()}
+        self._up: dict[str, list[str]] = {}  # memoised: the hierarchy never changes once loaded
+        self._down: dict[str, list[str]] = {}
 
     def descendants(self, code: str) -> list[str]:
         """`code` and every term below it, nearest first."""
+        found = self._down.get(code)
+        if found is None:
+            found = self._down[code] = self._descendants(code)
+        return list(found)
+
+    def ancestors(self, code: str) -> list[str]:
+        """Every term above `code`, nearest first."""
+        found = self._up.get(code)
+        if found is None:
+            found = self._up[code] = self._ancestors(code)
+        return list(found)
+
+    def _descendants(self, code: str) -> list[str]:
         out, queue = [code], [code]
         while queue:
             for child in self.narrower.get(queue.pop(0), ()):
@@ -68,8 +83,7 @@ class Hierarchy:
                     queue.append(child)
         return out
 
-    def ancestors(self, code: str) -> list[str]:
-        """Every term above `code`, nearest first."""
+    def _ancestors(self, code: str) -> list[str]:
         out: list[str] = []
         queue = list(self.broader.get(code, ()))
         while queue:

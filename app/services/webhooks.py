@@ -33,27 +33,28 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks secret prefix, no
 SECRET_BYTES = 32
 
 # --- the event catalogue --------------------------------------------------------------------------------------
-# (change-log kind, op) -> event type. Adding an event type is one line here (plus the kind's change-log rows);
-# a record publish whose revision is above 1 is `record.revised`.
-EVENT_TYPES: dict[tuple[str, str], str] = {
+# (change-log kind, op) -> event type. Every kind of the registry's change feed gets `<kind>.created|updated|deleted`
+# (`cooperation-request` is spelled `cooperation_request`); records publish and withdraw instead (a publication
+# whose revision is above 1 is `record.revised`). Adding an event type is one line in SPECIAL_EVENTS (plus the
+# change-log rows that carry its (kind, op)); a new registry kind gets its three types with no line at all.
+SPECIAL_EVENTS: dict[tuple[str, str], str | None] = {
     ("record", "publish"): "record.published",
     ("record", "withdraw"): "record.withdrawn",
-    ("decision", "create"): "decision.created",
-    ("decision", "update"): "decision.updated",
-    ("decision", "delete"): "decision.deleted",
-    ("node", "create"): "node.created",
-    ("node", "update"): "node.updated",
-    ("node", "delete"): "node.deleted",
-    ("cooperation-request", "create"): "cooperation_request.created",
-    ("cooperation-request", "update"): "cooperation_request.updated",
-    ("cooperation-request", "delete"): "cooperation_request.deleted",
-    ("offer", "create"): "offer.created",
-    ("offer", "update"): "offer.updated",
-    ("offer", "delete"): "offer.deleted",
-    ("opportunity", "create"): "opportunity.created",
-    ("opportunity", "update"): "opportunity.updated",
-    ("opportunity", "delete"): "opportunity.deleted",
-    ("cooperation-match", "create"): "cooperation.match",
+    ("record", "create"): None,  # drafts: never public
+    ("record", "update"): None,
+    ("record", "delete"): None,
+    ("cooperation-match", "create"): "cooperation.match",  # a request and an opportunity that fit each other
+    ("cooperation-match", "update"): None,
+    ("cooperation-match", "delete"): None,
+}
+_PAST = {"create": "created", "update": "updated", "delete": "deleted"}
+EVENT_TYPES: dict[tuple[str, str], str] = {
+    key: name
+    for key, name in {
+        **{(k, op): f"{k.replace('-', '_')}.{past}" for k in registry.FEED_KINDS for op, past in _PAST.items()},
+        **SPECIAL_EVENTS,
+    }.items()
+    if name is not None
 }
 REVISED = "record.revised"
 PING = "webhook.ping"

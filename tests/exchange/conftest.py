@@ -1,17 +1,35 @@
-"""Webhook fixtures: a delivery worker with test timings, subscriptions made through the REST API."""
+"""Exchange fixtures: a live HTTP server for the real harvesting clients; webhook delivery workers and helpers."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import uvicorn
 from sqlalchemy import text
 
 from app import db
 from app.exchange.webhooks import DeliveryWorker
 from app.settings import Settings, get_settings
 from tests.auth import bearer, token_for
+
+
+@pytest.fixture
+async def live(app: Any) -> AsyncIterator[str]:
+    """The app served over a real loopback socket in the test's event loop; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
 
 HOOKS = "/api/v1/webhooks"
 RECORD = {"type": "resource", "title": {"en": "Mangrove restoration toolkit"}, "languages": ["en"]}

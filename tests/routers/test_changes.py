@@ -28,8 +28,15 @@ async def test_feed_order_visibility_and_continuation(client):
     seqs = [c["seq"] for c in sec]
     assert len(sec) == 4 and seqs == sorted(seqs) and len(set(seqs)) == 4
 
-    first = (await client.get("/api/v1/changes?limit=1")).json()
-    rest = (await client.get(f"/api/v1/changes?since={first['next_since']}")).json()
+    first_resp = await client.get("/api/v1/changes?limit=1&kind=record")
+    first = first_resp.json()
+    assert (
+        first_resp.headers["link"]
+        == f'<http://test/api/v1/changes?limit=1&kind=record&since={first["next_since"]}>; rel="next"'
+    )
+    rest_resp = await client.get(f"/api/v1/changes?since={first['next_since']}")
+    rest = rest_resp.json()
+    assert "link" not in rest_resp.headers  # caught up: a short page has no next link
     assert [c["op"] for c in first["items"] + rest["items"]] == ["publish", "withdraw"]
     assert (await client.get(f"/api/v1/changes?since={rest['next_since']}")).json()["items"] == []
     assert (await client.get("/api/v1/changes?party=FR")).json()["items"] == []

@@ -97,6 +97,9 @@ async def test_secretariat_publishes_for_an_organization(client):
         ({"status": "draft"}, 422, ["body", "status"]),
         ({"title": {"xx": "Bad"}}, 422, ["body", "title"]),
         ({"url": "not a url"}, 422, ["body", "url"]),
+        ({"title": {"en": "nul \u0000 byte"}}, 422, ["body", "title"]),
+        ({"provider_organization": "nul \u0000"}, 422, ["body", "provider_organization"]),
+        ({"application_deadline": "99999-01-01"}, 422, ["body", "application_deadline"]),
     ],
 )
 async def test_create_refuses_bad_and_foreign_bodies(client, change, status, loc):
@@ -180,3 +183,23 @@ async def test_graphql_mirrors_rest(client):
     assert listed["opportunities"]["nodes"] == [{"id": created["id"]}] == listed["party"]["opportunities"]
     gone = data(await gql(client, "mutation($id: UUID!) { deleteOpportunity(id: $id) }", {"id": created["id"]}, de))
     assert gone["deleteOpportunity"] == created["id"]
+
+
+async def test_graphql_types_mirror_the_pydantic_schemas():
+    """Every OpportunityPublic field is on the GraphQL type, every OpportunityCreate field on the input."""
+    from app.graphql.schema import build_schema
+    from app.models.opportunity import OpportunityCreate, OpportunityPublic, OpportunityUpdate
+
+    renames = {"provider_party": "providerPartyCode", "title": "titleI18n", "description": "descriptionI18n"}
+
+    def camel(name: str) -> str:
+        head, *rest = name.split("_")
+        return head + "".join(p.title() for p in rest)
+
+    schema = build_schema(introspection=True)._schema
+    for model, type_name, rename in ((OpportunityPublic, "Opportunity", renames),
+                                     (OpportunityCreate, "OpportunityInput", {}),
+                                     (OpportunityUpdate, "OpportunityPatch", {})):  # fmt: skip
+        fields = set(schema.type_map[type_name].fields)  # type: ignore[attr-defined]
+        want = {rename.get(f, camel(f)) for f in model.model_fields}
+        assert want <= fields, (type_name, want - fields)
