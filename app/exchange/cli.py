@@ -220,3 +220,69 @@ def register(cli: typer.Typer) -> None:
     cli.command("export")(export)
     cli.command("import")(import_)
     cli.add_typer(bundle_cli, name="bundle")
+    _register_mirror(cli)
+
+
+def mirror(
+    bundles: list[Path] = typer.Argument(None, help="Bundles to apply in order (a full one, then deltas)"),
+    source: str | None = typer.Option(None, "--from", help="Follow this server's change feed instead"),
+    key: str | None = typer.Option(None, "--key", help="Source's public key (PEM/JWK file or URL); checks signatures"),
+    own: str | None = typer.Option(None, "--own", help="Comma-separated Parties this instance owns: never touched"),
+    since: int | None = typer.Option(None, "--since", help="--from: start after this seq (default: saved state)"),
+    once: bool = typer.Option(False, "--once", help="--from: stop when caught up"),
+    poll: float = typer.Option(10.0, "--poll", help="--from: seconds between polls when caught up"),
+) -> None:
+    """Reproduce another instance's public state here: apply bundles, or follow its change feed (--from)."""
+    from app.exchange import mirror as mirror_exchange
+    from app.services.tokens import CLI_ADMIN
+
+    if bool(bundles) == bool(source):
+        err.print("[red]give bundle files or --from URL[/red]")
+        raise typer.Exit(2)
+    owned = frozenset(p.strip().upper() for p in (own or "").split(",") if p.strip())
+    public_key = _public_key(key) if key else None
+    db.migrate()
+    state_file = get_settings().chm_data_dir / "mirror-state.json"
+
+    async def go() -> None:
+        try:
+            if bundles:
+                for path in bundles:
+                    totals = await mirror_exchange.apply_bundle(db.get_engine(), path, CLI_ADMIN,
+                                                                public_key=public_key, own=owned)  # fmt: skip
+                    err.print(
+                        f"[green]{path}[/green]: "
+                        + "; ".join(
+                            f"{k} " + ",".join(f"{s}={n}" for s, n in sorted(c.items())) for k, c in totals.items() if c
+                        )
+                    )
+                return
+            import httpx
+            import orjson
+
+            assert source is not None
+            states = orjson.loads(state_file.read_bytes()) if state_file.exists() else {}
+            start = since if since is not None else int(states.get(source, 0))
+
+            def saved(seq: int, counts: Any) -> None:
+                states[source] = seq
+                state_file.parent.mkdir(parents=True, exist_ok=True)
+                state_file.write_bytes(orjson.dumps(states))
+                err.print(f"seq {seq}: " + ",".join(f"{s}={n}" for s, n in sorted(counts.items())))
+
+            async with httpx.AsyncClient(base_url=source, timeout=60) as client:
+                last = await mirror_exchange.follow(db.get_engine(), client, CLI_ADMIN, since=start, own=owned,
+                                                    once=once, poll_seconds=poll, on_batch=saved)  # fmt: skip
+            err.print(f"[green]caught up with {source} at seq {last}[/green]")
+        finally:
+            await db.dispose_engine()
+
+    try:
+        _run(go())
+    except mirror_exchange.MirrorError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+def _register_mirror(cli: typer.Typer) -> None:
+    cli.command("mirror")(mirror)

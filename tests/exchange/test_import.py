@@ -19,6 +19,7 @@ from app.exchange import importer
 from app.models import Record
 from app.services.tokens import CLI_ADMIN
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "records.csv"
 R = Record.__table__  # type: ignore[attr-defined]
 BAD = {17: ("type", "flyer"), 101: ("gbf_targets", "GBF-TARGET-99"), 250: ("publication_date", "2024-13-45"),
        333: ("title.en", ""), 480: ("languages", "en;xx"), 612: ("countries", "BRA"),
@@ -125,3 +126,10 @@ async def test_killed_half_way_then_resumed(tmp_path: Path, database_url: str) -
     assert b"resumed after line" in stderr
     assert await _count() == (993, 993)
     assert {int(r["line"]) for r in _report(report)} == {i + 2 for i in BAD}
+
+
+async def test_documented_example_imports(tmp_path: Path) -> None:
+    src = EXAMPLE
+    summary = await importer.run(src, importer.LocalSink(db.get_engine(), CLI_ADMIN), state_path=tmp_path / "s",
+                                 report_path=tmp_path / "r.csv", publish=True)  # fmt: skip
+    assert summary.counts["created"] == 3 and summary.errors == 0

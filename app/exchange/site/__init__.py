@@ -34,18 +34,22 @@ _CJK_RUNS = re.compile(f"[{_CJK_CLASS}]|[^{_CJK_CLASS}]+")
 _FLUSH_LINES = 200_000
 
 
-def tokens(text: str) -> Iterator[str]:
+def tokens(text: str) -> set[str]:
     """Search terms of a text: lower case, accents folded, words of 2+ letters, CJK characters one by one.
     app.js tokenizes queries the same way."""
-    folded = unicodedata.normalize("NFKD", text.lower())
-    folded = "".join(c for c in folded if not unicodedata.category(c).startswith("M"))
-    for word in _WORD.findall(folded):
-        if _CJK.search(word):
-            for part in _CJK_RUNS.findall(word):
-                if _CJK.match(part) or len(part) >= 2:
-                    yield part
-        elif len(word) >= 2 or word.isdigit():
-            yield word
+    words = set(_WORD.findall(text.lower()))
+    for word in [w for w in words if not w.isascii()]:  # fold accents word by word (each distinct word once)
+        words.discard(word)
+        folded = "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.category(c).startswith("M"))
+        words.update(_WORD.findall(folded))
+    folded = text
+    out = {w for w in words if len(w) >= 2 or w.isdigit()}
+    if _CJK.search(folded):
+        for word in words:
+            if _CJK.search(word):
+                out.discard(word)
+                out.update(p for p in _CJK_RUNS.findall(word) if _CJK.match(p) or len(p) >= 2)
+    return out
 
 
 def bucket(term: str) -> int:
@@ -150,12 +154,11 @@ class SiteBuilder:
             self.facets["subject"][s] += 1
         for g in r.get("gbf_targets") or []:
             self.facets["gbf"][g] += 1
-        words = [t for text in _texts([r["title"], r.get("summary"), r.get("body"), r.get("keywords"), r["uid"]])
-                 for t in tokens(text)]  # fmt: skip
+        words = tokens(" ".join(_texts([r["title"], r.get("summary"), r.get("body"), r.get("keywords"), r["uid"]])))
         facets = [f"party:{r['party'].lower()}", f"type:{r['type']}"]
         facets += [f"subject:{s.lower()}" for s in r.get("subjects") or []]
         facets += [f"gbf:{g.lower()}" for g in r.get("gbf_targets") or []]
-        self._index(n, words + facets)
+        self._index(n, [*words, *facets])
         if len(self._list) == LIST_SHARD:
             self._write(f"list/{n // LIST_SHARD}", self._list)
             self._list = []
@@ -172,11 +175,12 @@ class SiteBuilder:
                                  "ai": d.get("aichi_targets") or [],
                                  "ps": [{"n": p.get("number"), "se": p.get("section"), "ty": p.get("type"),
                                          "tx": p.get("text")} for p in d.get("paragraphs") or []]})  # fmt: skip
-        words = [t for text in _texts([d["title"], d["code"], d["symbol"], [p.get("text") for p in
-                                       d.get("paragraphs") or []]]) for t in tokens(text)]  # fmt: skip
+        words = tokens(
+            " ".join(_texts([d["title"], d["code"], d["symbol"], [p.get("text") for p in d.get("paragraphs") or []]]))
+        )
         facets = [f"gbf:{g.lower()}" for g in d.get("gbf_targets") or []]
         facets += [f"subject:{s.lower()}" for s in d.get("subjects") or []]
-        self._index(-1 - i, words + facets)
+        self._index(-1 - i, [*words, *facets])
 
     # -- writing --
     def finish(self, manifest: dict[str, Any]) -> Iterator[tuple[str, Iterable[bytes]]]:
