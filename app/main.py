@@ -11,8 +11,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette_compress import CompressMiddleware, add_compress_type
 
 from app import __version__, db, openapi, problems
+from app.cache import ResponseCache
 from app.graphql.schema import graphql_router
-from app.middleware import EdgeMiddleware, HttpMiddleware, RateLimitMiddleware, RequestIdMiddleware
+from app.middleware import ApiMiddleware, EdgeLimits, RateLimitMiddleware
 from app.ratelimit import parse_networks
 from app.routers import (
     changes,
@@ -49,7 +50,11 @@ GZIP_LEVEL = 1
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    db.init_engine()
+    engine = db.init_engine()
+    cache: ResponseCache | None = app.state.response_cache
+    if cache is not None:
+        cache.listen_url = engine.url.render_as_string(hide_password=False)
+        await cache.start()
     workers: list[Any] = []
     if get_settings().run_inprocess_worker:  # development: search and webhooks work without `chm worker`
         from app.exchange import webhooks as webhook_delivery
@@ -62,6 +67,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         for worker in workers:
             await worker.stop()
+        if cache is not None:
+            await cache.stop()
         await db.dispose_engine()
 
 
@@ -96,21 +103,21 @@ def create_app() -> FastAPI:
     app.include_router(graphql_router(settings), include_in_schema=False)
     app.add_middleware(CompressMiddleware, minimum_size=COMPRESS_MIN_BYTES, zstd=False, brotli_quality=BROTLI_QUALITY,
                        gzip_level=GZIP_LEVEL)  # fmt: skip
-    app.add_middleware(HttpMiddleware)
+    # Everything else at the edge is one layer (app/middleware.py): each wrapping layer costs every request.
     exposed = ["ETag", "Link", "X-Request-ID", "Retry-After", "X-Change-Seq"]
-    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
-                       allow_headers=["*"], expose_headers=exposed)  # fmt: skip
+    cors = CORSMiddleware(None, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"],  # type: ignore[arg-type]
+                          expose_headers=exposed)  # fmt: skip
+    limiter = None
     if settings.rate_limit_per_minute > 0:
-        app.add_middleware(
-            RateLimitMiddleware,
-            per_minute=settings.rate_limit_per_minute,
-            burst=settings.rate_limit_burst,
-            trusted_proxies=parse_networks(settings.trusted_proxies),
-        )
-    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes,
-                       max_bulk_bytes=settings.max_bulk_body_bytes,
-                       max_header_bytes=settings.max_header_bytes)  # fmt: skip
-    app.add_middleware(RequestIdMiddleware)
+        limiter = RateLimitMiddleware(None, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst,
+                                      trusted_proxies=parse_networks(settings.trusted_proxies))  # fmt: skip
+    edge = EdgeLimits(max_body_bytes=settings.max_body_bytes, max_bulk_bytes=settings.max_bulk_body_bytes,
+                      max_header_bytes=settings.max_header_bytes)  # fmt: skip
+    cache = None
+    if settings.response_cache:  # listens (and so caches) once the lifespan has started it
+        cache = ResponseCache(max_bytes=settings.response_cache_bytes, max_age=settings.response_cache_max_age)
+    app.state.response_cache = cache
+    app.add_middleware(ApiMiddleware, edge=edge, limiter=limiter, cors=cors, cache=cache)
     return app
 
 
