@@ -13,6 +13,7 @@ from starlette_compress import CompressMiddleware, add_compress_type
 from app import __version__, db, openapi, problems
 from app.cache import ResponseCache
 from app.graphql.schema import graphql_router
+from app.leader import INPROCESS_WORKERS_LOCK, Leadership
 from app.middleware import ApiMiddleware, EdgeLimits, RateLimitMiddleware
 from app.ratelimit import parse_networks
 from app.routers import (
@@ -48,25 +49,36 @@ BROTLI_QUALITY = 2
 GZIP_LEVEL = 1
 
 
+async def _start_workers() -> list[Any]:
+    from app.exchange import webhooks as webhook_delivery
+    from app.search.worker import start_default_worker
+
+    return [await start_default_worker(), await webhook_delivery.start_default_worker()]
+
+
+async def _stop_workers(workers: list[Any]) -> None:
+    for worker in workers:
+        await worker.stop()
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = db.init_engine()
+    url = engine.url.render_as_string(hide_password=False)
     cache: ResponseCache | None = app.state.response_cache
     if cache is not None:
-        cache.listen_url = engine.url.render_as_string(hide_password=False)
+        cache.listen_url = url  # NOTIFY comes from the primary, never from a read replica
         await cache.start()
-    workers: list[Any] = []
+    leadership = None
     if get_settings().run_inprocess_worker:  # development: search and webhooks work without `chm worker`
-        from app.exchange import webhooks as webhook_delivery
-        from app.search.worker import start_default_worker
-
-        workers.append(await start_default_worker())
-        workers.append(await webhook_delivery.start_default_worker())
+        # One process of `chm serve --workers N` runs them (whichever holds the advisory lock).
+        leadership = Leadership(url, INPROCESS_WORKERS_LOCK, _start_workers, _stop_workers)
+        await leadership.start()
     try:
         yield
     finally:
-        for worker in workers:
-            await worker.stop()
+        if leadership is not None:
+            await leadership.stop()
         if cache is not None:
             await cache.stop()
         await db.dispose_engine()

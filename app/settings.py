@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    # A read-only replica for anonymous reads (app.db.read_engine); unset: DATABASE_URL serves them too.
+    database_read_url: str | None = Field(default=None, alias="DATABASE_READ_URL")
     chm_data_dir: Path = Field(default=Path(".chm"), alias="CHM_DATA_DIR")
     chm_env: Literal["development", "production", "test"] = Field(default="development", alias="CHM_ENV")
     chm_secret_key: SecretStr | None = Field(default=None, alias="CHM_SECRET_KEY")
