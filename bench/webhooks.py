@@ -174,6 +174,7 @@ async def _worker(concurrency: int) -> None:
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     await w.stop()
+    print(json.dumps({"cpu_seconds": round(time.process_time(), 2), "delivered": w.delivered}), flush=True)
     await db.dispose_engine()
 
 
@@ -291,12 +292,14 @@ def main(args: argparse.Namespace) -> int:
 
     api_out = out.parent / "api.json"
     api_proc: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[str]] = []
 
     def start_worker() -> None:
         nonlocal api_proc
         worker = subprocess.Popen([*me, "--_worker", str(args.concurrency)], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
         procs.insert(0, worker)
+        workers.append(worker)
         assert worker.stdout is not None
         worker.stdout.readline()
         if args.api_rps > 0:
@@ -325,6 +328,7 @@ def main(args: argparse.Namespace) -> int:
         if tmp is not None and db._embedded is not None:
             db._embedded.cleanup()
             shutil.rmtree(tmp, ignore_errors=True)
+    worker_stats = json.loads(workers[0].stdout.read() or "{}") if workers and workers[0].stdout else {}
     arrivals = json.loads(out.read_text())
     api = json.loads(api_out.read_text()) if api_out.exists() else None
     shutil.rmtree(out.parent, ignore_errors=True)
@@ -343,6 +347,8 @@ def main(args: argparse.Namespace) -> int:
                   "lag_p95_ms": round(pct(paced_lags, 95), 1), "lag_p99_ms": round(pct(paced_lags, 99), 1),
                   "lag_max_ms": round(max(paced_lags, default=float("nan")), 1),
                   "lag_mean_ms": round(statistics.fmean(paced_lags), 1) if paced_lags else None},
+        "worker": {**worker_stats, "cpu_ms_per_delivery": round(1000 * worker_stats["cpu_seconds"] / (2 * pairs), 3)
+                   if worker_stats.get("cpu_seconds") else None},
         "api_load": api, "load_average": [round(x, 2) for x in os.getloadavg()],
     }  # fmt: skip
     print(json.dumps(result, indent=2))

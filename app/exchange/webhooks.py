@@ -21,6 +21,7 @@ import contextlib
 import functools
 import hashlib
 import hmac
+import ipaddress
 import logging
 import os
 import random
@@ -55,22 +56,32 @@ CLAIM_BUDGET = 500  # events delivered per claim before the subscription goes ba
 CLAIM_EVERY = 0.005  # seconds between two claims at most (wake-ups come in bursts)
 TAIL_SIZE = 20_000  # newest public change-log entries the worker keeps for every subscription to read
 TAIL_READ = 2_000  # entries read per refresh of that tail
+# Receivers whose connections are kept alive (least recently used dropped first): every subscription's, not just the
+# `concurrency` being served, or each turn of a subscription would open a new connection (and a TLS handshake).
+KEEP_ALIVE_TARGETS = 1_000
 USER_AGENT = f"chm-api-webhooks/{__version__}"
 
 
 # --- signing --------------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1024)
 def secret_key(secret: str) -> bytes:
     """The HMAC key of a `whsec_…` secret."""
     return base64.b64decode(secret.removeprefix(rules.SECRET_PREFIX))
 
 
+@functools.lru_cache(maxsize=1024)
+def _keyed(secret: str) -> Any:
+    """An HMAC-SHA256 state with the key already mixed in (copied per message: the key schedule is done once)."""
+    return hmac.new(secret_key(secret), digestmod=hashlib.sha256)
+
+
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """One `v1,<base64>` signature of `{id}.{timestamp}.{body}`."""
-    digest = hmac.new(secret_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+    mac = _keyed(secret).copy()
+    mac.update(f"{msg_id}.{timestamp}.".encode())
+    mac.update(body)
+    return "v1," + base64.b64encode(mac.digest()).decode()
 
 
 def signature_header(secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> str:
@@ -269,22 +280,31 @@ class Sender:
     to the checked address (kept alive per address and Host), no redirects, a total timeout, the response body read
     up to a small cap."""
 
-    def __init__(self, settings: Settings | None = None, *, max_connections: int = 100) -> None:
+    def __init__(self, settings: Settings | None = None, *, max_targets: int = KEEP_ALIVE_TARGETS) -> None:
         self.settings = settings or get_settings()
         self.timeout = self.settings.webhook_timeout_seconds
-        self.http = webhook_client.Client(max_targets=max_connections)
+        self.http = webhook_client.Client(max_targets=max_targets)
+        self._literal: dict[str, tuple[webhook_client.Target, str]] = {}  # checked URLs whose host is an IP address
 
     async def close(self) -> None:
         await self.http.close()
 
     async def _target(self, url: str) -> tuple[webhook_client.Target, str]:
+        known = self._literal.get(url)
+        if known is not None:
+            return known
         parts = rules.parse_url(url, settings=self.settings)
         host = parts.hostname
         port = parts.port or (443 if parts.scheme == "https" else 80)
         addrs = await rules.resolve(host, port, allow_private=self.settings.webhook_private_targets)
         host_header = parts.netloc.rsplit("@", 1)[-1]
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        return webhook_client.Target(addrs[0], port, parts.scheme == "https", host_header, host), path
+        out = webhook_client.Target(addrs[0], port, parts.scheme == "https", host_header, host), path
+        if _is_ip(host):  # an address, not a name: nothing can rebind, the check above holds for good
+            if len(self._literal) >= 10_000:
+                self._literal.clear()
+            self._literal[url] = out
+        return out
 
     async def send(self, url: str, event: Event, secrets: list[str]) -> Attempt:
         """One attempt; never raises."""
@@ -316,6 +336,14 @@ class Sender:
         attempt.duration_ms = round((time.perf_counter() - started) * 1000, 2)
         metrics.WEBHOOK_DELIVERIES.labels(attempt.outcome).inc()
         return attempt
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 # --- the worker -----------------------------------------------------------------------------------------------
@@ -497,7 +525,7 @@ class DeliveryWorker:
                 url = db.get_engine().url.render_as_string(hide_password=False)
                 self._own_engine = db.make_engine(url, pool_size=min(self.concurrency + 2, 64), server_settings={
                     "application_name": "chm-webhooks", "synchronous_commit": "off"})  # fmt: skip
-            self.sender = self.sender or Sender(self.settings, max_connections=max(self.concurrency, 10))
+            self.sender = self.sender or Sender(self.settings)
             self.acks.start()
             self._task = asyncio.create_task(self._run(), name=f"webhook-worker {self.name}")
 

@@ -52,7 +52,6 @@ class RawServer:
             self.hung_up.set()
 
 
-
 @contextlib.asynccontextmanager
 async def serving(answer: Callable[[int], bytes | None], **kw: bool) -> AsyncIterator[tuple[RawServer, Target]]:
     srv = RawServer(answer, **kw)
