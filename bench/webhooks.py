@@ -1,6 +1,6 @@
 """Webhook delivery: events delivered per second and commit-to-receipt lag (SPEC §9: p95 < 1 s).
 
-Run by hand, never as tests. Three processes on one machine: this one (publishes records through the services and
+Run by hand, never as tests. Processes on one machine: this one (publishes records through the services and
 times each commit), a delivery worker (`DeliveryWorker`, as `chm worker` runs it) and the receivers (one asyncio
 process listening on `--subscriptions` loopback ports, answering 200 and stamping each arrival).
 

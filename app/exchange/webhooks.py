@@ -695,7 +695,7 @@ class DeliveryWorker:
         query: one read serves every subscription), else from the change log with the subscription's filters."""
         if self.tail.covers(after):
             if after >= self.tail.high and self.tail.high < self.tail.head:
-                await self.tail.refresh()  # a burst larger than one read
+                await self.tail.refresh(behind_only=True)  # a burst larger than one read
             items = self.tail.after(after, EVENT_BATCH)
             return items, (self.tail.high if len(items) < EVENT_BATCH else None)
         filters, params = _filters(sub)
@@ -805,12 +805,12 @@ class _Tail:
         i = bisect.bisect_right(self._seqs, after)
         return self._items[i : i + n]
 
-    async def refresh(self) -> None:
-        """Read what was appended since the last read (concurrent callers share one read)."""
-        seen = self.high
+    async def refresh(self, *, behind_only: bool = False) -> None:
+        """Read what was appended since the last read; `behind_only`: only if the last read stopped short of the
+        head (a subscription at the end of a long burst: concurrent callers then share one read)."""
         async with self._lock:
-            if self.high != seen and self.high >= self.head:
-                return  # someone else just read
+            if behind_only and self.high >= self.head:
+                return
             w = self.worker
             start = self.high if self.low is not None else None
             async with w.engine.connect() as conn:
