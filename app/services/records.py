@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import db
 from app.auth.principal import Principal
 from app.errors import AppError, BadRequest, NotFound
 from app.models.common import INT32_MAX, check_int, iso_z
@@ -70,11 +71,15 @@ _PUBLIC_FIELDS = tuple(RecordPublic.model_fields)
 
 def to_public(row: Any) -> dict[str, Any]:
     """A head row as exactly the RecordPublic shape, in its field order (adds `uid`, drops `serial`), so a
-    list page can be serialized without a second validation pass."""
-    data = row._asdict() if hasattr(row, "_asdict") else row
-    revision = data["revision"]
-    uid = make_uid(data["type"], data["party"], data["serial"], revision) if revision else None
-    return {f: uid if f == "uid" else data.get(f) for f in _PUBLIC_FIELDS}
+    list page can be serialized without a second validation pass. `row`: a SQLAlchemy row, an asyncpg record
+    or a dict."""
+    out: dict[str, Any] = dict.fromkeys(_PUBLIC_FIELDS)  # the schema's order; fields the row lacks stay None
+    out.update(db.row_mapping(row))
+    revision = out["revision"]
+    out["uid"] = make_uid(out["type"], out["party"], out.pop("serial"), revision) if revision else None
+    if len(out) > len(_PUBLIC_FIELDS):  # a row with more than the public columns
+        out = {f: out[f] for f in _PUBLIC_FIELDS}
+    return out
 
 
 def visibility(principal: Principal) -> ColumnElement[bool]:
