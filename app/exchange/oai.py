@@ -81,7 +81,7 @@ class Repository:
     name: str
     admin_email: str
     rights: str
-    page_size: int = 200
+    page_size: int = 500
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def _sub(parent: etree._Element, tag: str, text: Any = None, **attrib: str) -> e
 
 def datestamp(at: datetime) -> str:
     """Seconds granularity, UTC."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return at.astimezone(UTC).isoformat(timespec="seconds")[:19] + "Z"  # isoformat: ~4x cheaper than strftime
 
 
 def parse_datestamp(value: str, name: str, *, until: bool) -> datetime:
