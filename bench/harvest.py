@@ -200,7 +200,7 @@ def main() -> int:
     print(json.dumps({"load": results["load_start"], "roots": {k: str(v) for k, v in roots.items()}}), flush=True)
     with tempfile.TemporaryDirectory(prefix="chm-harvest-") as name:
         tmp = Path(name)
-        url, _embedded = database(tmp)
+        url, embedded = database(tmp)
         db.migrate(url)
         plain = db.to_libpq_url(url)
         postmaster = asyncio.run(postmaster_pid(plain))
@@ -228,6 +228,8 @@ def main() -> int:
         finally:
             for server in servers.values():
                 server.stop()
+            if embedded:  # before its directory goes: a server whose data directory is gone never stops
+                db.stop_embedded(tmp / "pg")
     results["load_end"] = _load()
     print(json.dumps(results, indent=2))
     mine = results["runs"]["this"]
