@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import db
 from app.auth.principal import Principal
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.models.cooperation import (
@@ -64,7 +65,7 @@ class RequestFilter(paging.Filter):
 
 def to_public(row: Any) -> dict[str, Any]:
     """A row as the RequestPublic / OfferPublic shape."""
-    return dict(row._mapping)
+    return dict(db.row_mapping(row))
 
 
 def visibility(principal: Principal) -> ColumnElement[bool]:

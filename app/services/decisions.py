@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, delete, insert, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import db
 from app.auth.principal import Principal
 from app.errors import Conflict, Forbidden, Invalid, NotFound, field_error
 from app.models.decision import (
@@ -61,7 +62,7 @@ class DecisionFilter(paging.Filter):
 
 def to_public(row: Any) -> dict[str, Any]:
     """A row as the DecisionPublic shape (without paragraphs)."""
-    return dict(row._mapping)
+    return dict(db.row_mapping(row))
 
 
 def visibility(principal: Principal) -> ColumnElement[bool]:

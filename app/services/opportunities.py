@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import db
 from app.auth.principal import Principal
 from app.errors import Forbidden, Invalid, NotFound
 from app.models.derive import columns
@@ -53,7 +54,7 @@ class OpportunityFilter(paging.Filter):
 
 def to_public(row: Any) -> dict[str, Any]:
     """A row as the OpportunityPublic shape."""
-    return dict(row._mapping)
+    return dict(db.row_mapping(row))
 
 
 def visibility(principal: Principal) -> ColumnElement[bool]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 from sqlalchemy import Column, ColumnElement, Select, Table, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import db
 from app.errors import BadRequest
 from app.models.common import check_date, check_datetime, check_int, check_text
 from app.services import reference, signing
@@ -207,8 +208,9 @@ TERM_FILTERS = {"subject": "subjects", "gbf_target": "gbf_targets"}  # filter ->
 
 
 def as_dict(row: Any) -> dict[str, Any]:
-    """A row as a plain dict (the public shape when the selected columns are the *Public schema's)."""
-    return dict(row._mapping)
+    """A row (SQLAlchemy's, or an asyncpg record from `db.cursor_batches`) as a plain dict (the public shape when
+    the selected columns are the *Public schema's)."""
+    return dict(db.row_mapping(row))
 
 
 @dataclass(frozen=True)
