@@ -88,22 +88,11 @@ async def get_request(conn: Any, principal: Principal, request_id: uuid.UUID, *,
     return request
 
 
-async def requests_for_parties(
-    conn: AsyncConnection, principal: Principal, parties: list[str]
-) -> list[list[dict[str, Any]]]:
-    """Each Party's requests (newest change first), one list per given Party code; for DataLoaders."""
-    if not parties:
-        return []
-    stmt = (select(*PUBLIC_COLUMNS).where(CR.c.party.in_(set(parties)), visibility(principal))
-            .order_by(CR.c.updated_at.desc(), CR.c.id.desc()))  # fmt: skip
-    by_party: dict[str, list[dict[str, Any]]] = {}
-    for row in await conn.execute(stmt):
-        by_party.setdefault(row.party, []).append(to_public(row))
-    return [by_party.get(p, []) for p in parties]
+requests_for_parties = LISTING.party_pages  # each Party's first page of requests; for DataLoaders
 
 
 async def offers_for_requests(conn: Any, request_ids: list[uuid.UUID]) -> list[list[dict[str, Any]]]:
-    """Each request's offers (oldest first), one list per given request id; for DataLoaders."""
+    """Each request's offers (oldest first), one whole list per given request id (single reads, dumps)."""
     if not request_ids:
         return []
     stmt = (select(*OFFER_COLUMNS).where(CO.c.request_id.in_(set(request_ids)))
@@ -114,10 +103,16 @@ async def offers_for_requests(conn: Any, request_ids: list[uuid.UUID]) -> list[l
     return [by_id.get(i, []) for i in request_ids]
 
 
+async def offer_pages(conn: AsyncConnection, request_ids: list[uuid.UUID], *, limit: int) -> list[paging.Page]:
+    """The first page (oldest first) of each request's offers, one page per given id; for DataLoaders."""
+    pages = await paging.first_pages(conn, OFFER_COLUMNS, CO.c.request_id, request_ids, OFFER_SORT, limit)
+    return [([to_public(r) for r in pages[i][0]], pages[i][1]) if i in pages else ([], None) for i in request_ids]
+
+
 async def list_offers(
     conn: AsyncConnection, principal: Principal, request_id: uuid.UUID, *, cursor: str | None = None,
     limit: int = paging.DEFAULT_LIMIT,
-) -> tuple[list[dict[str, Any]], str | None]:  # fmt: skip
+) -> paging.Page:  # fmt: skip
     """A keyset page of one request's offers, oldest first."""
     paging.check_limit(limit)
     stmt = paging.apply(select(*OFFER_COLUMNS).where(CO.c.request_id == request_id), OFFER_SORT, cursor, limit)

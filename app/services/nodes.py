@@ -62,18 +62,7 @@ async def get_node(conn: AsyncConnection, principal: Principal, node_id: uuid.UU
     return to_public(row)
 
 
-async def nodes_for_parties(
-    conn: AsyncConnection, principal: Principal, parties: list[str]
-) -> list[list[dict[str, Any]]]:
-    """Each Party's nodes (newest change first), one list per given Party code; for DataLoaders."""
-    if not parties:
-        return []
-    stmt = (select(*PUBLIC_COLUMNS).where(N.c.party.in_(set(parties)), visibility(principal))
-            .order_by(N.c.updated_at.desc(), N.c.id.desc()))  # fmt: skip
-    by_party: dict[str, list[dict[str, Any]]] = {}
-    for row in await conn.execute(stmt):
-        by_party.setdefault(row.party, []).append(to_public(row))
-    return [by_party.get(p, []) for p in parties]
+nodes_for_parties = LISTING.party_pages  # each Party's first page of nodes; for DataLoaders
 
 
 # --- writes --------------------------------------------------------------------------------------------------

@@ -78,18 +78,7 @@ async def get_opportunity(conn: Any, principal: Principal, opportunity_id: uuid.
     return to_public(row)
 
 
-async def opportunities_for_parties(
-    conn: AsyncConnection, principal: Principal, parties: list[str]
-) -> list[list[dict[str, Any]]]:
-    """Each Party's opportunities (newest change first), one list per given Party code; for DataLoaders."""
-    if not parties:
-        return []
-    stmt = (select(*PUBLIC_COLUMNS).where(OP.c.provider_party.in_(set(parties)), visibility(principal))
-            .order_by(OP.c.updated_at.desc(), OP.c.id.desc()))  # fmt: skip
-    by_party: dict[str, list[dict[str, Any]]] = {}
-    for row in await conn.execute(stmt):
-        by_party.setdefault(row.provider_party, []).append(to_public(row))
-    return [by_party.get(p, []) for p in parties]
+opportunities_for_parties = LISTING.party_pages  # each provider Party's first page; for DataLoaders
 
 
 # --- writes --------------------------------------------------------------------------------------------------

@@ -297,6 +297,17 @@ class Listing(Generic[F]):
         to_public = self.to_public
         return [to_public(r) for r in rows], next_cursor
 
+    async def party_pages(
+        self, conn: AsyncConnection, principal: Principal, parties: list[str], *, limit: int
+    ) -> list[Page]:
+        """The first page (default sort) of each Party's rows the caller may see, one page per given code, in
+        one query; for DataLoaders (a Party's nested list)."""
+        where = self.visible(principal, self.filter()) if self.visible is not None else []
+        group = self.table.c[self.party]
+        pages = await first_pages(conn, self.columns, group, parties, self.sort_key(None), limit, *where)
+        to_public = self.to_public
+        return [([to_public(r) for r in pages[p][0]], pages[p][1]) if p in pages else ([], None) for p in parties]
+
 
 async def first_pages(
     conn: AsyncConnection,

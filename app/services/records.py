@@ -135,15 +135,12 @@ async def _attach_draft_status(conn: AsyncConnection, principal: Principal, item
 
 async def records_for_parties(
     conn: AsyncConnection, principal: Principal, parties: list[str], *, limit: int
-) -> list[tuple[list[dict[str, Any]], str | None]]:
+) -> list[paging.Page]:
     """The first page (default sort) of each Party's visible records, one (items, next_cursor) per code; for
     DataLoaders."""
-    pages = await paging.first_pages(conn, PUBLIC_COLUMNS, R.c.party, parties, SORTS[DEFAULT_SORT], limit,
-                                     visibility(principal))  # fmt: skip
-    items = [to_public(r) for rows, _ in pages.values() for r in rows]
-    await _attach_draft_status(conn, principal, items)
-    by_id = {i["id"]: i for i in items}
-    return [([by_id[r.id] for r in pages[p][0]], pages[p][1]) if p in pages else ([], None) for p in parties]
+    pages = await LISTING.party_pages(conn, principal, parties, limit=limit)
+    await _attach_draft_status(conn, principal, [item for items, _ in pages for item in items])
+    return pages
 
 
 def parse_uid(uid: str) -> tuple[str, str, int, int | None]:

@@ -91,7 +91,8 @@ async def test_party_lists_batch_their_nested_lists(client):
             await create_record(s, party=PARTIES[i % len(PARTIES)])
             await create_node(s, party=PARTIES[i % len(PARTIES)])
     query = ("query($n: Int!) { parties(first: $n) { nodes { code records(first: 2) { nodes { id party { code } } }"
-             " nodes { id } cooperationRequests { id offers { id } } } } }")  # fmt: skip
+             " nodes(first: 2) { nodes { id } } cooperationRequests(first: 2) { nodes { id offers(first: 2)"
+             " { nodes { id } } } } } } }")  # fmt: skip
     data(await gql(client, query, {"n": 1}))
     counts = {}
     for n in (5, 100):

@@ -234,8 +234,8 @@ async def test_cooperation_offers_follow_the_rules(client):
               " { status } }")  # fmt: skip
     assert error(await gql(client, decide, {"rid": rid, "id": made["id"]}, fr))["extensions"]["code"] == "FORBIDDEN"
     assert data(await gql(client, decide, {"rid": rid, "id": made["id"]}, br))["decideOffer"] == {"status": "accepted"}
-    got = data(await gql(client, f'{{ cooperationRequest(id: "{rid}") {{ status offers {{ status }} }} }}'))
-    assert got["cooperationRequest"] == {"status": "matched", "offers": [{"status": "accepted"}]}
+    got = data(await gql(client, f'{{ cooperationRequest(id: "{rid}") {{ status offers {{ nodes {{ status }} }} }} }}'))
+    assert got["cooperationRequest"] == {"status": "matched", "offers": {"nodes": [{"status": "accepted"}]}}
     patch = ("mutation($id: UUID!, $input: RequestPatch!) { updateCooperationRequest(id: $id, input: $input)"
              " { titleI18n } }")  # fmt: skip
     assert (

@@ -179,8 +179,8 @@ async def test_graphql_mirrors_rest(client):
                           {"i": {**inp, "gbfTargets": ["GBF-TARGET-99"]}}, de))  # fmt: skip
     assert "GBF-TARGET-99" in err["message"]
     listed = data(await gql(client, "{ opportunities(filter: {party: \"DE\"}) { nodes { id } } "
-                                    "party(code: \"DE\") { opportunities { id } } }"))  # fmt: skip
-    assert listed["opportunities"]["nodes"] == [{"id": created["id"]}] == listed["party"]["opportunities"]
+                                    "party(code: \"DE\") { opportunities { nodes { id } } } }"))  # fmt: skip
+    assert listed["opportunities"]["nodes"] == [{"id": created["id"]}] == listed["party"]["opportunities"]["nodes"]
     gone = data(await gql(client, "mutation($id: UUID!) { deleteOpportunity(id: $id) }", {"id": created["id"]}, de))
     assert gone["deleteOpportunity"] == created["id"]
 
