@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -196,6 +197,7 @@ class Filter:
         """From `source`'s attributes (missing ones are unset) and/or keywords; `*_since` strings are ISO dates."""
         names = [f.name for f in fields(cls)]
         values = {n: getattr(source, n) for n in names if source is not None and hasattr(source, n)} | raw
+        values = {k: v.value if isinstance(v, enum.Enum) else v for k, v in values.items()}  # GraphQL enums
         return cls(
             **{k: parse_datetime(v, k) if k.endswith("_since") and isinstance(v, str) else v for k, v in values.items()}
         )

@@ -63,13 +63,13 @@ async def step(client, op: str, rid: str, headers) -> dict:
 
 async def test_life_cycle_matches_rest_and_leaves_the_same_trail(client, br):
     rec = await create(client, br)
-    assert rec["status"] == "draft" and rec["partyCode"] == "BR" and rec["uid"] is None
+    assert rec["status"] == "DRAFT" and rec["partyCode"] == "BR" and rec["uid"] is None
     same(rec, (await client.get(f"/api/v1/records/{rec['id']}", headers=br)).json())
-    assert data(await step(client, "submitRecord", rec["id"], br))["submitRecord"]["status"] == "pending"
+    assert data(await step(client, "submitRecord", rec["id"], br))["submitRecord"]["status"] == "PENDING"
     pub = data(await step(client, "publishRecord", rec["id"], br))["publishRecord"]
-    assert pub["status"] == "published" and pub["revision"] == 1 and pub["uid"].endswith("-1")
+    assert pub["status"] == "PUBLISHED" and pub["revision"] == 1 and pub["uid"].endswith("-1")
     edited = data(await gql(client, UPDATE, {"id": rec["id"], "input": {"title": {"en": "Second edition"}}}, br))
-    assert edited["updateRecord"]["status"] == "draft" and edited["updateRecord"]["titleI18n"] == {
+    assert edited["updateRecord"]["status"] == "DRAFT" and edited["updateRecord"]["titleI18n"] == {
         "en": "Second edition"
     }
     public = (await client.get(f"/api/v1/records/{rec['id']}")).json()
@@ -77,7 +77,7 @@ async def test_life_cycle_matches_rest_and_leaves_the_same_trail(client, br):
     replaced = data(await gql(client, REPLACE, {"id": rec["id"], "input": {**BODY, "keywords": ["x"]}}, br))
     assert replaced["replaceRecord"]["keywords"] == ["x"]
     assert data(await step(client, "publishRecord", rec["id"], br))["publishRecord"]["revision"] == 2
-    assert data(await step(client, "withdrawRecord", rec["id"], br))["withdrawRecord"]["status"] == "withdrawn"
+    assert data(await step(client, "withdrawRecord", rec["id"], br))["withdrawRecord"]["status"] == "WITHDRAWN"
     async with db.read_connection() as conn:
         changes = (await conn.execute(select(Change.op).order_by(Change.seq))).scalars().all()
         actions = (await conn.execute(select(AuditEvent.action).where(AuditEvent.kind == "record")
@@ -229,13 +229,13 @@ async def test_cooperation_offers_follow_the_rules(client):
     own = error(await gql(client, offer, {"rid": rid, "input": {"description": {"en": "Help"}}}, br))
     assert own["extensions"]["code"] == "FORBIDDEN"
     made = data(await gql(client, offer, {"rid": rid, "input": {"description": {"en": "Help"}}}, fr))["createOffer"]
-    assert made["status"] == "proposed" and made["providerParty"] == {"code": "FR"}
+    assert made["status"] == "PROPOSED" and made["providerParty"] == {"code": "FR"}
     decide = ("mutation($rid: UUID!, $id: UUID!) { decideOffer(requestId: $rid, id: $id, status: ACCEPTED)"
               " { status } }")  # fmt: skip
     assert error(await gql(client, decide, {"rid": rid, "id": made["id"]}, fr))["extensions"]["code"] == "FORBIDDEN"
-    assert data(await gql(client, decide, {"rid": rid, "id": made["id"]}, br))["decideOffer"] == {"status": "accepted"}
+    assert data(await gql(client, decide, {"rid": rid, "id": made["id"]}, br))["decideOffer"] == {"status": "ACCEPTED"}
     got = data(await gql(client, f'{{ cooperationRequest(id: "{rid}") {{ status offers {{ nodes {{ status }} }} }} }}'))
-    assert got["cooperationRequest"] == {"status": "matched", "offers": {"nodes": [{"status": "accepted"}]}}
+    assert got["cooperationRequest"] == {"status": "MATCHED", "offers": {"nodes": [{"status": "ACCEPTED"}]}}
     patch = ("mutation($id: UUID!, $input: RequestPatch!) { updateCooperationRequest(id: $id, input: $input)"
              " { titleI18n } }")  # fmt: skip
     assert (

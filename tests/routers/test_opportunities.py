@@ -172,7 +172,7 @@ async def test_graphql_mirrors_rest(client):
     rest = (await client.get(f"{URL}/{created['id']}")).json()
     assert rest["application_deadline"] == "2030-01-31" and rest["eligible_countries"] == ["FJ"]
     fr = bearer(await token_for("FR", "cooperation:write"))
-    err = error(await gql(client, "mutation($id: UUID!) { updateOpportunity(id: $id, input: {status: \"closed\"}) "
+    err = error(await gql(client, "mutation($id: UUID!) { updateOpportunity(id: $id, input: {status: CLOSED}) "
                                   "{ id } }", {"id": created["id"]}, fr))  # fmt: skip
     assert err["extensions"]["code"] == "FORBIDDEN"
     err = error(await gql(client, "mutation($i: OpportunityInput!) { createOpportunity(input: $i) { id } }",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import enum
 import uuid
+from typing import Annotated
 
 import strawberry
 
@@ -12,6 +12,7 @@ from app.graphql.context import Info
 from app.graphql.errors import validated
 from app.graphql.inputs import data_of
 from app.graphql.limits import DEFAULT_FIRST
+from app.graphql.types import enums
 from app.graphql.types.common import Connection, list_connection
 from app.graphql.types.cooperation import (
     CooperationRequest,
@@ -23,14 +24,9 @@ from app.graphql.types.cooperation import (
     RequestPatch,
     RequestSort,
 )
+from app.graphql.types.enums import value_of
 from app.models.cooperation import OfferCreate, OfferDecision, OfferUpdate, RequestCreate, RequestUpdate
 from app.services import cooperation as cooperation_service
-
-
-@strawberry.enum(description="The requester's answer to an offer")
-class OfferAnswer(enum.Enum):
-    ACCEPTED = "accepted"
-    DECLINED = "declined"
 
 
 async def cooperation_request(info: Info, id: uuid.UUID) -> CooperationRequest:
@@ -106,8 +102,13 @@ async def withdraw_offer(info: Info, request_id: uuid.UUID, id: uuid.UUID, if_ma
     return id
 
 
-async def decide_offer(info: Info, request_id: uuid.UUID, id: uuid.UUID, status: OfferAnswer) -> Offer:
+async def decide_offer(
+    info: Info,
+    request_id: uuid.UUID,
+    id: uuid.UUID,
+    status: Annotated[str, strawberry.argument(graphql_type=enums.OfferAnswer)],
+) -> Offer:
     """The requesting Party accepts or declines a proposed offer."""
-    data = validated(OfferDecision, {"status": status.value})
+    data = validated(OfferDecision, {"status": value_of(status)})
     async with db.transaction() as session:
         return await cooperation_service.decide_offer(session, info.context.principal, request_id, id, data=data)  # type: ignore[return-value]

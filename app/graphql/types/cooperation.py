@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 
 from app.graphql.context import Info
 from app.graphql.limits import DEFAULT_FIRST
+from app.graphql.types import enums
 from app.graphql.types.common import Connection, Contact, Row, connection, i18n, lstring
 from app.graphql.types.matching import Match, request_matches
 from app.graphql.types.nodes import ContactInput
@@ -43,7 +44,7 @@ class Offer:
     description: JSON = i18n("description")
     description_text: str = lstring("description", required=True)
     contact: Contact | None
-    status: str = strawberry.field(description="proposed, accepted or declined")
+    status: str = strawberry.field(graphql_type=enums.OfferStatus)
     created_at: datetime
     updated_at: datetime
 
@@ -82,7 +83,7 @@ class CooperationRequest:
     start_date: date | None
     end_date: date | None
     contact: Contact | None
-    status: str = strawberry.field(description="open, in-discussion, matched or closed")
+    status: str = strawberry.field(graphql_type=enums.RequestStatus)
     offers: Connection[Offer] = strawberry.field(resolver=_offers, description="Offers, oldest first")
     matches: list[Match] = strawberry.field(resolver=request_matches, description="Who can help, best first")
     created_at: datetime
@@ -98,7 +99,7 @@ class RequestSort(enum.Enum):
 @strawberry.input(description="The REST list filters of /api/v1/cooperation-requests")
 class RequestFilter:
     party: str | None = None
-    status: str | None = None
+    status: str | None = strawberry.field(default=None, graphql_type=enums.RequestStatus | None)
     subject: str | None = None
     gbf_target: str | None = None
     updated_since: str | None = strawberry.field(default=None, description="ISO 8601 date or date-time")
@@ -117,7 +118,7 @@ class RequestInput:
     start_date: str | None = strawberry.UNSET
     end_date: str | None = strawberry.UNSET
     contact: ContactInput | None = strawberry.UNSET
-    status: str | None = strawberry.UNSET
+    status: str | None = strawberry.field(default=strawberry.UNSET, graphql_type=enums.RequestStatus | None)
 
 
 @strawberry.input(description="The fields to change (RequestUpdate); fields left out keep their value")
@@ -132,7 +133,7 @@ class RequestPatch:
     start_date: str | None = strawberry.UNSET
     end_date: str | None = strawberry.UNSET
     contact: ContactInput | None = strawberry.UNSET
-    status: str | None = strawberry.UNSET
+    status: str | None = strawberry.field(default=strawberry.UNSET, graphql_type=enums.RequestStatus | None)
 
 
 @strawberry.input(description="An offer, validated exactly like the REST body (OfferCreate)")
