@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app import db
+from app.graphql.errors import graphql_path
 from app.models import AuditEvent, Change, Decision, NationalNode, Record
 from tests.auth import bearer, token_for
 from tests.factories import create_node, create_request
@@ -136,13 +137,13 @@ async def test_server_owned_fields_are_refused(client, br, field):
 @pytest.mark.parametrize(
     ("patch", "loc"),
     [
-        ({"title": {"xx": "nope"}}, ["body", "title"]),
-        ({"title": {}}, ["body", "title"]),
-        ({"subjects": ["CBD-SUBJECT-NOPE"]}, ["body", "subjects"]),
-        ({"gbfTargets": ["GBF-TARGET-24"]}, ["body", "gbf_targets"]),
-        ({"type": "poem"}, ["body", "type"]),
-        ({"links": [{"url": "not a url"}]}, ["body", "links", 0, "url"]),
-        ({"publicationDate": "31/12/2024"}, ["body", "publication_date"]),
+        ({"title": {"xx": "nope"}}, ["input", "title"]),
+        ({"title": {}}, ["input", "title"]),
+        ({"subjects": ["CBD-SUBJECT-NOPE"]}, ["input", "subjects"]),
+        ({"gbfTargets": ["GBF-TARGET-24"]}, ["input", "gbf_targets"]),
+        ({"type": "poem"}, ["input", "type"]),
+        ({"links": [{"url": "not a url"}]}, ["input", "links", 0, "url"]),
+        ({"publicationDate": "31/12/2024"}, ["input", "publication_date"]),
     ],
 )
 async def test_invalid_inputs_are_the_rest_errors(client, br, patch, loc):
@@ -153,7 +154,11 @@ async def test_invalid_inputs_are_the_rest_errors(client, br, patch, loc):
     err = error(await gql(client, CREATE, {"input": {**BODY, **patch}}, br))
     assert err["extensions"]["code"] == "INVALID"
     assert any(e["loc"][: len(loc)] == loc for e in err["extensions"]["errors"]), err
-    assert err["extensions"]["errors"] == rest["errors"]
+    # The REST errors, located the GraphQL way: `body` is the `input` argument, with a GraphQL path.
+    relocated = [{**e, "loc": ["input", *e["loc"][1:]], "path": graphql_path(["input", *e["loc"][1:]])}
+                 for e in rest["errors"]]  # fmt: skip
+    assert err["extensions"]["errors"] == relocated
+    assert "body." not in err["message"]  # a detail naming fields names them as GraphQL does
     assert await count(Record) == 0
 
 
@@ -194,7 +199,7 @@ async def test_node_writes_obey_ownership(client):
     delete = "mutation($id: UUID!) { deleteNode(id: $id) }"
     assert error(await gql(client, delete, {"id": nid}, fr))["extensions"]["code"] == "FORBIDDEN"
     bad = error(await gql(client, patch, {"id": nid, "input": {"url": "nope"}}, br))
-    assert bad["extensions"]["code"] == "INVALID" and bad["extensions"]["errors"][0]["loc"] == ["body", "url"]
+    assert bad["extensions"]["code"] == "INVALID" and bad["extensions"]["errors"][0]["loc"] == ["input", "url"]
     assert data(await gql(client, patch, {"id": nid, "input": {"name": {"fr": "Bioland"}}}, br))["updateNode"] == {
         "nameI18n": {"fr": "Bioland"}
     }
@@ -214,7 +219,7 @@ async def test_decision_writes_are_the_secretariats(client):
     assert made == {"code": "COP-15-4", "paragraphs": [{"textI18n": {"en": "Adopts"}}]}
     assert error(await gql(client, q, {"input": body}, sec))["extensions"]["code"] == "CONFLICT"
     bad = error(await gql(client, q, {"input": {**body, "code": "COP-15-5"}}, sec))
-    assert bad["extensions"]["code"] == "INVALID" and bad["extensions"]["errors"][0]["loc"] == ["body", "code"]
+    assert bad["extensions"]["code"] == "INVALID" and bad["extensions"]["errors"][0]["loc"] == ["input", "code"]
 
 
 async def test_cooperation_offers_follow_the_rules(client):
