@@ -50,9 +50,12 @@ async def open_dump(conn: AsyncConnection, principal: Principal, kind: str | Non
 
 
 async def _batches(
-    conn: AsyncConnection, stmt: Any, to_public: Callable[[Any], dict[str, Any]],
-    parts: tuple[str, Any] | None, table: Any,
-) -> AsyncIterator[list[dict[str, Any]]]:  # fmt: skip
+    conn: AsyncConnection,
+    stmt: Any,
+    to_public: Callable[[Any], dict[str, Any]],
+    parts: tuple[str, Any] | None,
+    table: Any,
+) -> AsyncIterator[list[dict[str, Any]]]:
     result = await conn.stream(stmt.execution_options(yield_per=BATCH))
     async for rows in result.partitions(BATCH):
         batch = [to_public(r) for r in rows]

@@ -36,12 +36,22 @@ async def cooperation_request(info: Info, id: uuid.UUID) -> CooperationRequest:
 
 
 async def cooperation_requests(
-    info: Info, filter: RequestFilter | None = None, sort: RequestSort | None = None, first: int = DEFAULT_FIRST,
+    info: Info,
+    filter: RequestFilter | None = None,
+    sort: RequestSort | None = None,
+    first: int = DEFAULT_FIRST,
     after: str | None = None,
-) -> Connection[CooperationRequest]:  # fmt: skip
+) -> Connection[CooperationRequest]:
     """Cooperation requests, newest change first by default."""
-    return await list_connection(info, cooperation_service.list_requests, cooperation_service.LISTING,
-                                 filter=filter, sort=sort, first=first, after=after)  # fmt: skip
+    return await list_connection(
+        info,
+        cooperation_service.list_requests,
+        cooperation_service.LISTING,
+        filter=filter,
+        sort=sort,
+        first=first,
+        after=after,
+    )
 
 
 async def create_cooperation_request(info: Info, input: RequestInput) -> CooperationRequest:
@@ -57,8 +67,9 @@ async def update_cooperation_request(
     """The requesting Party changes the fields sent (PATCH)."""
     data = validated(RequestUpdate, data_of(input))
     async with db.transaction() as session:
-        return await cooperation_service.update_request(session, info.context.principal, id, data=data,
-                                                        if_match=if_match)  # type: ignore[return-value]  # fmt: skip
+        return await cooperation_service.update_request(
+            session, info.context.principal, id, data=data, if_match=if_match
+        )  # type: ignore[return-value]
 
 
 async def replace_cooperation_request(
@@ -67,8 +78,9 @@ async def replace_cooperation_request(
     """The requesting Party replaces every field (PUT)."""
     data = validated(RequestCreate, data_of(input))
     async with db.transaction() as session:
-        return await cooperation_service.update_request(session, info.context.principal, id, data=data,
-                                                        if_match=if_match)  # type: ignore[return-value]  # fmt: skip
+        return await cooperation_service.update_request(
+            session, info.context.principal, id, data=data, if_match=if_match
+        )  # type: ignore[return-value]
 
 
 async def delete_cooperation_request(info: Info, id: uuid.UUID, if_match: str | None = None) -> uuid.UUID:
@@ -91,8 +103,9 @@ async def update_offer(
     """The offering Party edits its own offer while it is proposed."""
     data = validated(OfferUpdate, data_of(input))
     async with db.transaction() as session:
-        return await cooperation_service.update_offer(session, info.context.principal, request_id, id, data=data,
-                                                      if_match=if_match)  # type: ignore[return-value]  # fmt: skip
+        return await cooperation_service.update_offer(
+            session, info.context.principal, request_id, id, data=data, if_match=if_match
+        )  # type: ignore[return-value]
 
 
 async def withdraw_offer(info: Info, request_id: uuid.UUID, id: uuid.UUID, if_match: str | None = None) -> uuid.UUID:

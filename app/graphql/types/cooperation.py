@@ -55,8 +55,9 @@ async def _offers(root: Row, info: Info, first: int = DEFAULT_FIRST, after: str 
     key = cooperation_service.OFFER_SORT
     if after is not None:
         async with info.context.read() as conn:
-            page = await cooperation_service.list_offers(conn, info.context.principal, root["id"], cursor=after,
-                                                         limit=first)  # fmt: skip
+            page = await cooperation_service.list_offers(
+                conn, info.context.principal, root["id"], cursor=after, limit=first
+            )
     elif root.get("offers") is not None:
         paging.check_limit(first)
         page = paging.page(root["offers"], key, first, lambda o: (o["created_at"], o["id"]))

@@ -32,8 +32,9 @@ def _party_list(loader: str, list_page: Callable[..., Awaitable[Page]], listing:
             page = await getattr(info.context.loaders, loader).load((root["code"], first))
         else:
             async with info.context.read() as conn:
-                page = await list_page(conn, info.context.principal, filters=listing.filter(party=root["code"]),
-                                       cursor=after, limit=first)  # fmt: skip
+                page = await list_page(
+                    conn, info.context.principal, filters=listing.filter(party=root["code"]), cursor=after, limit=first
+                )
         return connection(page, listing.sort_key(None), after=after)
 
     return resolve
