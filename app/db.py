@@ -25,6 +25,7 @@ from app.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 _engine: AsyncEngine | None = None
+_read_engine: AsyncEngine | None = None  # DATABASE_READ_URL (a read replica), made on first use
 _session_factory: async_sessionmaker[AsyncSession] | None = None
 _embedded: Any = None
 
@@ -119,7 +120,7 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(url: str, *, pool_size: int = 10, settings: Settings | None = None,
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int | None = None, settings: Settings | None = None,
                 server_settings: dict[str, str] | None = None) -> AsyncEngine:  # fmt: skip
     """An engine tuned for the API: orjson for JSON columns, a warm pool, no pre-ping round trip; every
     statement under `statement_timeout`, connects and pool waits bounded (so a dead database is a quick 503)."""
@@ -131,7 +132,7 @@ def make_engine(url: str, *, pool_size: int = 10, settings: Settings | None = No
     engine = create_async_engine(
         to_asyncpg_url(url),
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_timeout=settings.db_pool_timeout,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
@@ -158,7 +159,8 @@ def init_engine(url: str | None = None) -> AsyncEngine:
     global _engine, _session_factory
     if _engine is None:
         settings = get_settings()
-        _engine = make_engine(url or resolve_database_url(settings), pool_size=settings.db_pool_size)
+        _engine = make_engine(url or resolve_database_url(settings), pool_size=settings.db_pool_size,
+                              max_overflow=settings.db_max_overflow)  # fmt: skip
         _session_factory = async_sessionmaker(_engine, class_=AsyncSession, expire_on_commit=False)
     return _engine
 
@@ -168,9 +170,24 @@ def get_engine() -> AsyncEngine:
     return _engine if _engine is not None else init_engine()
 
 
+def read_engine() -> AsyncEngine:
+    """The engine of the anonymous read path: DATABASE_READ_URL (a read-only replica) when set, else the primary's."""
+    global _read_engine
+    settings = get_settings()
+    if not settings.database_read_url:
+        return get_engine()
+    if _read_engine is None:
+        _read_engine = make_engine(settings.database_read_url, pool_size=settings.db_pool_size,
+                                   server_settings={"application_name": "chm-api-read"})  # fmt: skip
+    return _read_engine
+
+
 async def dispose_engine() -> None:
     """Close every pooled connection."""
-    global _engine, _session_factory
+    global _engine, _read_engine, _session_factory
+    if _read_engine is not None:
+        await _read_engine.dispose()
+    _read_engine = None
     if _engine is not None:
         await _engine.dispose()
     _engine = None
@@ -193,9 +210,10 @@ async def transaction() -> AsyncIterator[AsyncSession]:
 
 
 @asynccontextmanager
-async def read_connection() -> AsyncIterator[AsyncConnection]:
-    """An autocommit connection: reads pay no BEGIN/ROLLBACK round trip."""
-    async with get_engine().connect() as conn:
+async def read_connection(*, replica: bool = False) -> AsyncIterator[AsyncConnection]:
+    """An autocommit connection: reads pay no BEGIN/ROLLBACK round trip. `replica`: an anonymous read, which may
+    be served by DATABASE_READ_URL (a token holder reads the primary, so it always sees its own writes)."""
+    async with (read_engine() if replica else get_engine()).connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
 
