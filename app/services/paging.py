@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -197,6 +198,7 @@ class Filter:
         """From `source`'s attributes (missing ones are unset) and/or keywords; `*_since` strings are ISO dates."""
         names = [f.name for f in fields(cls)]
         values = {n: getattr(source, n) for n in names if source is not None and hasattr(source, n)} | raw
+        values = {k: v.value if isinstance(v, enum.Enum) else v for k, v in values.items()}  # GraphQL enums
         return cls(
             **{k: parse_datetime(v, k) if k.endswith("_since") and isinstance(v, str) else v for k, v in values.items()}
         )
@@ -298,6 +300,17 @@ class Listing(Generic[F]):
         rows, next_cursor = await fetch(conn, stmt, key, cursor, limit)
         to_public = self.to_public
         return [to_public(r) for r in rows], next_cursor
+
+    async def party_pages(
+        self, conn: AsyncConnection, principal: Principal, parties: list[str], *, limit: int
+    ) -> list[Page]:
+        """The first page (default sort) of each Party's rows the caller may see, one page per given code, in
+        one query; for DataLoaders (a Party's nested list)."""
+        where = self.visible(principal, self.filter()) if self.visible is not None else []
+        group = self.table.c[self.party]
+        pages = await first_pages(conn, self.columns, group, parties, self.sort_key(None), limit, *where)
+        to_public = self.to_public
+        return [([to_public(r) for r in pages[p][0]], pages[p][1]) if p in pages else ([], None) for p in parties]
 
 
 async def first_pages(
