@@ -4,6 +4,7 @@ verify` and `chm mirror` as real commands into a second database. Opportunities 
 from __future__ import annotations
 
 import asyncio
+import csv
 import os
 import sys
 import zipfile
@@ -121,3 +122,71 @@ async def test_opportunities_full_delta_and_mirror(
     code, err = await chm("mirror", str(delta), "--key", pub, "--own", MINE, **dst)  # again: nothing changes
     assert code == 0 and "opportunity unchanged=2" in err, err
     assert await public_state(target, skip_party=MINE) == got
+
+
+async def test_import_jsonl_to_a_remote_server(live: str, tmp_path: Path, database_url: str) -> None:
+    token = await token_for("SN", "records:write", "records:publish")
+    src = tmp_path / "rows.jsonl"
+    rows = [{"external_id": f"j-{i}", "type": "news", "title": {"en": f"Remote news {i}", "fr": f"Nouvelle {i}"}}
+            for i in range(5)]  # fmt: skip
+    rows[3]["gbf_targets"] = ["GBF-TARGET-99"]
+    src.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows[:2]) + b"\n{not json\n"
+                    + b"".join(orjson.dumps(r) + b"\n" for r in rows[2:]))  # fmt: skip
+    code, err = await chm("import", str(src), "--url", live, "--token", token, "--publish", "--batch-size", "2",
+                          database_url=database_url, data_dir=tmp_path)  # fmt: skip
+    assert code == 1, err  # two items rejected
+    with (tmp_path / "rows.jsonl.errors.csv").open(newline="") as fh:
+        report = list(csv.reader(fh))
+    assert report[0] == ["line", "external_id", "field", "reason"] and len(report) == 3
+    assert report[1][:3] == ["4", "", ""] and report[1][3].startswith("not JSON")
+    assert report[2][:3] == ["6", "j-3", "gbf_targets"] and "GBF-TARGET-99" in report[2][3]
+    async with httpx.AsyncClient(base_url=live) as client:
+        listed = (await client.get("/api/v1/records", params={"party": "SN", "limit": 50})).json()["items"]
+    assert sorted(r["external_id"] for r in listed) == ["j-0", "j-1", "j-2", "j-4"]
+    assert {r["status"] for r in listed} == {"published"}
+
+
+async def test_bundle_import_and_mirror_from_a_live_feed(
+    live: str, tmp_path: Path, database_url: str, mirror_url: str, target: AsyncEngine
+) -> None:
+    sn = bearer(await token_for("SN", "records:write", "records:publish", "cooperation:write"))
+    async with httpx.AsyncClient(base_url=live) as client:
+        r = await client.post(
+            "/api/v1/records/bulk",
+            params={"publish": "true"},
+            headers=sn,
+            json={
+                "items": [
+                    {"external_id": f"b-{i}", "type": "resource", "title": {"en": f"Field guide {i}"}} for i in range(3)
+                ]
+            },
+        )
+        assert r.status_code == 200, r.text  # fmt: skip
+        opp = (await client.post(URL, json=opportunity("Reef monitoring kits"), headers=sn)).json()
+        full = tmp_path / "full.zip"
+        src = {"database_url": database_url, "data_dir": tmp_path / "src"}
+        assert (await chm("export", "--out", str(full), "--no-site", **src))[0] == 0
+
+        # `chm import` of a bundle: its published records, keyed by external_id, into another database
+        dst = {"database_url": mirror_url, "data_dir": tmp_path / "dst"}
+        code, err = await chm("import", str(full), "--publish", "--state", str(tmp_path / "s.json"), **dst)
+        assert code == 0 and "created=3" in err, err
+
+        # `chm mirror --from`: the live feed; it keeps its position in the data directory
+        await _wipe(target)
+        code, err = await chm("mirror", "--from", live, "--once", **dst)
+        assert code == 0, err
+        got = await public_state(target)
+        assert [o["id"] for o in got["opportunity"]] == [opp["id"]]
+        assert sorted(r["uid"] for r in got["record"]) == sorted(x["uid"] for x in lines(full, "data/records.jsonl"))
+        assert (await client.delete(f"{URL}/{opp['id']}", headers=sn)).status_code == 204
+        code, err = await chm("mirror", "--from", live, "--once", **dst)  # resumes after the saved seq
+        assert code == 0 and "deleted=1" in err, err
+    assert (await public_state(target))["opportunity"] == []
+
+
+async def _wipe(engine: AsyncEngine) -> None:
+    from sqlalchemy import text
+
+    async with engine.begin() as conn:
+        await conn.execute(text("TRUNCATE records, record_revisions, changes, audit_events, search_outbox CASCADE"))
