@@ -12,7 +12,8 @@ The API (small on purpose)::
     get(kind) -> Entity        the entry for a kind (KeyError when unknown)
     FEED_KINDS                 kinds that appear in the change feed (`?kind=` of /changes)
     SEARCH_KINDS               kinds with their own search documents (`?kind=` of /search)
-    HARVEST_KINDS              kinds that are items of their own in OAI-PMH, Atom and the dumps
+    HARVEST_KINDS              kinds that are items of their own in OAI-PMH, Atom, the dumps and offline
+                               bundles (app/services/snapshot.py exports and mirrors exactly these)
     searchable(kind) -> Entity | None
                                the entity whose document a change of `kind` touches: itself, its
                                `reindexes` parent (an offer reindexes its cooperation request), or None
@@ -88,7 +89,8 @@ class Entity:
     search: SearchSource | None = None  # None: no document of its own
     reindexes: tuple[str, str] | None = None  # (parent kind, column with the parent id): changes show there
     in_feed: bool = True  # writes appear in the change feed
-    harvest: bool = True  # an item of its own in OAI-PMH, feeds and dumps (app/services/harvest.py)
+    harvest: bool = True  # an item of its own in OAI-PMH, feeds, dumps and bundles (services/harvest.py, snapshot.py)
+    party_column: str = "party"  # the column naming the Party that owns an entry (bundles' --party, mirror --own)
     # (field, service function (conn, ids) -> one list per id): child rows of the full representation
     parts: tuple[str, str] | None = None
     description: str = ""  # one line for docs and the `kind` parameter
@@ -96,6 +98,11 @@ class Entity:
     @property
     def table(self) -> Table:
         return table_of(self.model)
+
+    @property
+    def owner(self) -> Any:
+        """The column of the owning Party, or None for a kind no Party owns (decisions)."""
+        return self.table.c.get(self.party_column)
 
     def service_module(self) -> ModuleType:
         """The service module (imported on first use: services import this registry)."""
@@ -187,6 +194,7 @@ _ENTITIES: tuple[Entity, ...] = (
         scopes=("cooperation:write",),
         service="app.services.opportunities",
         search=SearchSource(document=documents.opportunity_document, columns=tuple(OpportunityPublic.model_fields)),
+        party_column="provider_party",
         description="support on offer, not yet tied to a request (a Bio-Bridge opportunity)",
     ),
     Entity(
@@ -230,6 +238,8 @@ def _check() -> None:
             raise RuntimeError(f"entity {e.kind!r}: unknown scopes {sorted(unknown)}")
         if e.reindexes is not None and (e.reindexes[0] not in ENTITIES or e.reindexes[1] not in e.table.c):
             raise RuntimeError(f"entity {e.kind!r}: bad reindexes={e.reindexes!r}")
+        if e.party_column != "party" and e.party_column not in e.table.c:
+            raise RuntimeError(f"entity {e.kind!r}: no party column {e.party_column!r}")
     if len(ENTITIES) != len(_ENTITIES):
         raise RuntimeError("an entity kind is registered twice")
 

@@ -36,9 +36,15 @@ FORMAT = "chm-bundle/1"
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 DELETIONS = "data/deletions.jsonl"
+
+
+def plural(kind: str) -> str:
+    """`party` -> `parties`, `cooperation-request` -> `cooperation-requests` (file names, REST paths)."""
+    return kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+
+
 # One file per public kind.
-FILES: dict[str, str] = {kind: f"data/{kind.replace('-', '_')}s.jsonl" for kind in snapshot.KINDS}
-FILES["party"] = "data/parties.jsonl"
+FILES: dict[str, str] = {kind: f"data/{plural(kind).replace('-', '_')}.jsonl" for kind in snapshot.KINDS}
 KIND_OF_FILE = {path: kind for kind, path in FILES.items()}
 KEY_FILE = "bundle-signing.key"
 
@@ -208,7 +214,7 @@ async def export(
                 scope = snapshot.Scope(party=party, since=since, until=hwm if since is not None else None)
                 if on_totals is not None:
                     totals = {k: int((await conn.execute(snapshot.count_statement(k, scope))).scalar_one())
-                              for k in ("record", "decision", "node", "cooperation-request")}  # fmt: skip
+                              for k in snapshot.ENTITY_KINDS}  # fmt: skip
                     on_totals(totals)
                 with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
                     for kind in snapshot.KINDS:

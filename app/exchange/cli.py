@@ -50,7 +50,7 @@ def _langs(value: str | None) -> list[str] | None:
 
 def export(
     out: Path = typer.Option(..., "--out", "-o", help="The bundle to write, e.g. chm-2026-12-01.zip"),
-    party: str | None = typer.Option(None, "--party", help="Only this Party's records, nodes and requests"),
+    party: str | None = typer.Option(None, "--party", help="Only the entries this Party owns"),
     since: int | None = typer.Option(None, "--since", min=0, help="Delta: only what changed after this change seq"),
     lang: str | None = typer.Option(None, "--lang", help="Keep only these languages, e.g. en,fr"),
     key: Path | None = typer.Option(
@@ -78,7 +78,7 @@ def export(
 
             def totals(t: dict[str, int]) -> None:
                 for kind, n in t.items():
-                    tasks[kind] = progress.add_task(f"{kind}s", total=n)
+                    tasks[kind] = progress.add_task(bundle.plural(kind), total=n)
 
             def advance(kind: str, n: int) -> None:
                 if kind in tasks:

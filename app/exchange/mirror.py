@@ -132,21 +132,20 @@ async def follow(engine: Any, client: httpx.AsyncClient, principal: Principal, *
                 if record is not None:
                     by_kind.setdefault("record", []).append(record)
                     revisions += older
-            elif kind in ("node", "cooperation-request"):
-                path = "nodes" if kind == "node" else "cooperation-requests"
-                resp = await _get(client, f"/api/v1/{path}/{eid}")
-                if resp.status_code == 200:
-                    by_kind.setdefault(kind, []).append(resp.json())
-                elif resp.status_code == 404:
-                    deletions.append({"kind": kind, "id": eid})
-            elif kind == "decision":
+            elif kind == "decision":  # read by code: look the code of the id up
                 codes = codes if codes is not None and eid in codes else await _decision_codes(client)
                 if eid in codes:
                     by_kind.setdefault(kind, []).append((await _get(client, f"/api/v1/decisions/{codes[eid]}")).json())
                 else:
                     deletions.append({"kind": kind, "id": eid})
+            elif kind in snapshot.DELETABLE:  # nodes, cooperation requests, opportunities, ...: by id
+                resp = await _get(client, f"/api/v1/{bundle.plural(kind)}/{eid}")
+                if resp.status_code == 200:
+                    by_kind.setdefault(kind, []).append(resp.json())
+                elif resp.status_code == 404:
+                    deletions.append({"kind": kind, "id": eid})
             # offers change with their request, which the feed lists too
-        for kind in ("record", "decision", "node", "cooperation-request"):
+        for kind in snapshot.KINDS:
             if by_kind.get(kind):
                 counts += await _apply(sessions, principal, kind, by_kind[kind], own)
         if revisions:

@@ -17,14 +17,16 @@ import orjson
 from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from app import registry
 from app.auth.principal import Principal
 from app.errors import Forbidden
 from app.models.record import CONTENT_FIELDS
-from app.services import cooperation, decisions, nodes, records, snapshot
+from app.services import cooperation, decisions, records, snapshot
 from app.services.events import Event, emit
 from app.services.reference import PARTY, TERM, reset_cache
 
 R, RR = records.R, records.RR
+Items = list[dict[str, Any]]
 
 
 def require_mirror(principal: Principal) -> None:
@@ -53,19 +55,48 @@ def _serial(uid: str) -> int:
     return int(uid.split("-")[3])
 
 
+_PARSERS: dict[Any, Any] = {datetime: _ts, date: _day, uuid.UUID: _uuid}
+
+
+def _parser(column: Any) -> Any:
+    try:
+        return _PARSERS.get(column.type.python_type)
+    except NotImplementedError:  # types without a Python equivalent (tsvector, ...) are never copied
+        return None
+
+
+def _row(table: Any, item: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The row of `table` an entry's JSON gives: timestamps, dates and ids parsed back by column type."""
+    row = {}
+    for name in names:
+        value = item.get(name)
+        parse = _parser(table.c[name]) if isinstance(value, str) else None
+        row[name] = parse(value) if parse is not None else value
+    return row
+
+
+def _owner(kind: str, item: dict[str, Any]) -> str | None:
+    """The Party owning an entry (None for reference data, revisions, deletions and unowned kinds)."""
+    if kind not in snapshot.ENTITY_KINDS:
+        return None
+    return item.get(registry.get(kind).party_column)
+
+
 async def apply(session: Any, principal: Principal, kind: str, items: list[dict[str, Any]], *,
                 own: frozenset[str] = frozenset()) -> Counter[str]:  # fmt: skip
     """Write one batch of `kind` entries as their source has them; counts of created/updated/unchanged/..."""
     require_mirror(principal)
-    handler = _HANDLERS[kind]
+    handler = _HANDLERS.get(kind, _plain)
+    if handler is _plain and kind not in snapshot.ENTITY_KINDS:
+        raise ValueError(f"cannot mirror kind {kind!r}")
     counts: Counter[str] = Counter()
     events: list[Event] = []
-    keep = [i for i in items if not (i.get("party") and i["party"] in own)]
+    keep = [i for i in items if _owner(kind, i) not in own]
     counts["skipped"] += len(items) - len(keep)
     if kind == "deletion" and keep and own:
         keep = await _not_own(session, keep, own, counts)
     if keep:
-        await handler(session, keep, counts, events)
+        await handler(session, kind, keep, counts, events)
     await emit(session, principal, events)
     return counts
 
@@ -75,9 +106,9 @@ async def _not_own(session: Any, items: list[dict[str, Any]], own: frozenset[str
     """Deletions of entries that belong to an own Party are refused."""
     out = []
     for item in items:
-        table = snapshot.DELETABLE.get(item["kind"])
-        if table is not None and "party" in table.c:
-            party = (await session.execute(select(table.c.party).where(table.c.id == _uuid(item["id"])))).scalar()
+        column = snapshot.owner(item["kind"]) if item["kind"] in snapshot.DELETABLE else None
+        if column is not None:
+            party = (await session.execute(select(column).where(column.table.c.id == _uuid(item["id"])))).scalar()
             if party in own:
                 counts["skipped"] += 1
                 continue
@@ -85,7 +116,7 @@ async def _not_own(session: Any, items: list[dict[str, Any]], own: frozenset[str
     return out
 
 
-async def _parties(session: Any, items: list[dict[str, Any]], counts: Counter[str], events: list[Event]) -> None:
+async def _parties(session: Any, kind: str, items: Items, counts: Counter[str], events: list[Event]) -> None:
     stmt = pg_insert(PARTY).on_conflict_do_nothing(index_elements=["code"]).returning(PARTY.c.code)
     added = (await session.execute(stmt, [{"code": i["code"], "name": i["name"], "is_party": i["is_party"]}
                                           for i in items])).all()  # fmt: skip
@@ -95,7 +126,7 @@ async def _parties(session: Any, items: list[dict[str, Any]], counts: Counter[st
         reset_cache()
 
 
-async def _terms(session: Any, items: list[dict[str, Any]], counts: Counter[str], events: list[Event]) -> None:
+async def _terms(session: Any, kind: str, items: Items, counts: Counter[str], events: list[Event]) -> None:
     cols = ("vocabulary", "code", "position", "title", "description", "extra")
     stmt = pg_insert(TERM).on_conflict_do_nothing(index_elements=["vocabulary", "code"]).returning(TERM.c.code)
     added = (await session.execute(stmt, [{c: i.get(c) for c in cols} for i in items])).all()
@@ -110,7 +141,7 @@ async def _existing(session: Any, columns: Any, table: Any, ids: list[uuid.UUID]
     return {r.id: to_public(r) for r in rows}
 
 
-async def _records(session: Any, items: list[dict[str, Any]], counts: Counter[str], events: list[Event]) -> None:
+async def _records(session: Any, kind: str, items: Items, counts: Counter[str], events: list[Event]) -> None:
     ids = [_uuid(i["id"]) for i in items]
     rows = {r.id: r for r in await session.execute(select(*records.PUBLIC_COLUMNS).where(R.c.id.in_(ids)))}
     # (party, external_id) and (party, serial) held here by other records: those items cannot land
@@ -186,7 +217,7 @@ async def _records(session: Any, items: list[dict[str, Any]], counts: Counter[st
                                    "(SELECT last_value FROM record_serial_seq)))"))  # fmt: skip
 
 
-async def _revisions(session: Any, items: list[dict[str, Any]], counts: Counter[str], events: list[Event]) -> None:
+async def _revisions(session: Any, kind: str, items: Items, counts: Counter[str], events: list[Event]) -> None:
     ids = {_uuid(i["record_id"]) for i in items}
     here = {r.id for r in await session.execute(select(R.c.id).where(R.c.id.in_(ids)))}
     rows = [{"record_id": _uuid(i["record_id"]), "revision": i["revision"], "content": i["content"],
@@ -200,12 +231,15 @@ async def _revisions(session: Any, items: list[dict[str, Any]], counts: Counter[
         counts["unchanged"] += len(rows) - len(added)
 
 
-async def _upsert_plain(session: Any, kind: str, table: Any, columns: Any, to_public: Any, items: list[dict[str, Any]],
-                        counts: Counter[str], events: list[Event], same_children: Any = None
-                        ) -> list[dict[str, Any]]:  # fmt: skip
-    """Upsert rows of a kind without life cycle; returns the items that changed (their children follow)."""
+async def _upsert_plain(session: Any, kind: str, items: list[dict[str, Any]], counts: Counter[str],
+                        events: list[Event], same_children: Any = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Upsert rows of a kind without life cycle (its public columns, through its service's column list); returns
+    the items that changed (their children follow)."""
+    entity = registry.get(kind)
+    service = entity.service_module()
+    table, columns = entity.table, service.PUBLIC_COLUMNS
     ids = [_uuid(i["id"]) for i in items]
-    existing = await _existing(session, columns, table, ids, to_public)
+    existing = await _existing(session, columns, table, ids, service.to_public)
     names = [c.name for c in columns]
     changed: list[dict[str, Any]] = []
     for item in items:
@@ -216,26 +250,22 @@ async def _upsert_plain(session: Any, kind: str, table: Any, columns: Any, to_pu
             continue
         changed.append(item)
         counts["updated" if current is not None else "created"] += 1
-        events.append(Event(f"{kind}.mirror", kind, str(item["id"]), item.get("party"),
+        events.append(Event(f"{kind}.mirror", kind, str(item["id"]), item.get(entity.party_column),
                             op="update" if current is not None else "create", reindex=True))  # fmt: skip
     if changed:
-        rows = []
-        for item in changed:
-            row = {n: item.get(n) for n in names}
-            row["id"] = _uuid(row["id"])
-            for n in ("created_at", "updated_at"):
-                row[n] = _ts(row[n])
-            for n in ("adopted_on", "start_date", "end_date"):
-                if n in row:
-                    row[n] = _day(row[n])
-            rows.append(row)
         stmt = pg_insert(table)
         await session.execute(stmt.on_conflict_do_update(
-            index_elements=["id"], set_={n: stmt.excluded[n] for n in names if n != "id"}), rows)  # fmt: skip
+            index_elements=["id"], set_={n: stmt.excluded[n] for n in names if n != "id"}),
+            [_row(table, item, names) for item in changed])  # fmt: skip
     return changed
 
 
-async def _decisions(session: Any, items: list[dict[str, Any]], counts: Counter[str], events: list[Event]) -> None:
+async def _plain(session: Any, kind: str, items: Items, counts: Counter[str], events: list[Event]) -> None:
+    """Kinds with no life cycle and no parts (nodes, opportunities, ...): their rows as the source has them."""
+    await _upsert_plain(session, kind, items, counts, events)
+
+
+async def _decisions(session: Any, kind: str, items: Items, counts: Counter[str], events: list[Event]) -> None:
     D, DP = decisions.D, decisions.DP
     ids = [_uuid(i["id"]) for i in items]
     paragraphs = dict(zip(ids, await decisions.paragraphs_for_decisions(session, ids), strict=True))
@@ -245,10 +275,7 @@ async def _decisions(session: Any, items: list[dict[str, Any]], counts: Counter[
     counts["conflict"] += len(items) - len(ok)
     changed = await _upsert_plain(
         session,
-        "decision",
-        D,
-        decisions.PUBLIC_COLUMNS,
-        decisions.to_public,
+        kind,
         ok,
         counts,
         events,
@@ -263,20 +290,13 @@ async def _decisions(session: Any, items: list[dict[str, Any]], counts: Counter[
             await session.execute(pg_insert(DP), rows)
 
 
-async def _nodes(session: Any, items: list[dict[str, Any]], counts: Counter[str], events: list[Event]) -> None:
-    await _upsert_plain(session, "node", nodes.N, nodes.PUBLIC_COLUMNS, nodes.to_public, items, counts, events)
-
-
-async def _requests(session: Any, items: list[dict[str, Any]], counts: Counter[str], events: list[Event]) -> None:
-    CR, CO = cooperation.CR, cooperation.CO
+async def _requests(session: Any, kind: str, items: Items, counts: Counter[str], events: list[Event]) -> None:
+    CO = cooperation.CO
     ids = [_uuid(i["id"]) for i in items]
     offers = dict(zip(ids, await cooperation.offers_for_requests(session, ids), strict=True))
     changed = await _upsert_plain(
         session,
-        "cooperation-request",
-        CR,
-        cooperation.PUBLIC_COLUMNS,
-        cooperation.to_public,
+        kind,
         items,
         counts,
         events,
@@ -287,21 +307,20 @@ async def _requests(session: Any, items: list[dict[str, Any]], counts: Counter[s
         rows = []
         for item in changed:
             for o in item.get("offers") or []:
-                row = {c.name: o.get(c.name) for c in cooperation.OFFER_COLUMNS}
-                row["id"], row["request_id"] = _uuid(row["id"]), _uuid(item["id"])
-                row["created_at"], row["updated_at"] = _ts(row["created_at"]), _ts(row["updated_at"])
+                row = _row(CO, o, [c.name for c in cooperation.OFFER_COLUMNS])
+                row["request_id"] = _uuid(item["id"])
                 rows.append(row)
         if rows:
             await session.execute(pg_insert(CO), rows)
 
 
-async def _deletions(session: Any, items: list[dict[str, Any]], counts: Counter[str], events: list[Event]) -> None:
+async def _deletions(session: Any, kind: str, items: Items, counts: Counter[str], events: list[Event]) -> None:
     for item in items:
         table = snapshot.DELETABLE.get(item["kind"])
         if table is None:
             counts["skipped"] += 1
             continue
-        party_col = table.c.party if "party" in table.c else None
+        party_col = snapshot.owner(item["kind"])
         stmt = delete(table).where(table.c.id == _uuid(item["id"]))
         gone = (await session.execute(stmt.returning(party_col if party_col is not None else table.c.id))).first()
         if gone is None:
@@ -312,7 +331,8 @@ async def _deletions(session: Any, items: list[dict[str, Any]], counts: Counter[
         events.append(Event(f"{item['kind']}.mirror", item["kind"], str(item["id"]), party, op="delete", reindex=True))
 
 
+# Kinds with rules of their own; every other entity kind of snapshot.ENTITY_KINDS is `_plain`.
 _HANDLERS = {
     "party": _parties, "vocabulary-term": _terms, "record": _records, "record-revision": _revisions,
-    "decision": _decisions, "node": _nodes, "cooperation-request": _requests, "deletion": _deletions,
+    "decision": _decisions, "cooperation-request": _requests, "deletion": _deletions,
 }  # fmt: skip

@@ -16,20 +16,32 @@ from sqlalchemy import ColumnElement, and_, cast, func, select, true
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import registry
+from app.auth.principal import ANONYMOUS
 from app.models.record import make_uid
-from app.services import cooperation, decisions, nodes, records
+from app.services import records
 from app.services.events import CHANGES
 from app.services.reference import PARTY, TERM
 
 R, RR = records.R, records.RR
 BATCH = 1000
 
+# Reference data first (what entries refer to), then every entity kind that is an item of its own
+# (registry.HARVEST_KINDS: records with their earlier revisions, decisions, nodes, requests, opportunities...).
+REFERENCE: tuple[str, ...] = ("party", "vocabulary-term")
+ENTITY_KINDS: tuple[str, ...] = registry.HARVEST_KINDS
 # The public kinds, in the order a mirror applies them (Parties before what refers to them).
 KINDS: tuple[str, ...] = (
-    "party", "vocabulary-term", "record", "record-revision", "decision", "node", "cooperation-request",
-)  # fmt: skip
+    *REFERENCE,
+    *(k for kind in ENTITY_KINDS for k in ((kind, "record-revision") if kind == "record" else (kind,))),
+)
 # Kinds that can disappear (deleted); records are withdrawn instead and stay as tombstones.
-DELETABLE = {"decision": decisions.D, "node": nodes.N, "cooperation-request": cooperation.CR}
+DELETABLE: dict[str, Any] = {k: registry.get(k).table for k in ENTITY_KINDS if k != "record"}
+
+
+def owner(kind: str) -> Any:
+    """The column of the Party owning an entry of `kind` (None: no Party owns it, e.g. decisions)."""
+    return registry.get(kind).owner
 
 
 @dataclass(frozen=True)
@@ -70,14 +82,18 @@ def tombstone(row: Any) -> dict[str, Any]:
 
 
 def count_statement(kind: str, scope: Scope) -> Any:
-    """How many entries `stream(kind)` yields (for progress bars)."""
+    """How many entries `stream(kind)` yields (for progress bars); `kind` is one of ENTITY_KINDS."""
     if kind == "record":
         return select(func.count()).select_from(R).where(*_record_where(scope))
-    table = {"decision": decisions.D, "node": nodes.N, "cooperation-request": cooperation.CR}[kind]
-    conds = [_changed(kind, scope, table.c.id)]
-    if scope.party and "party" in table.c:
-        conds.append(table.c.party == scope.party)
-    return select(func.count()).select_from(table).where(*conds)
+    return select(func.count()).select_from(registry.get(kind).table).where(*_entity_where(kind, scope))
+
+
+def _entity_where(kind: str, scope: Scope) -> list[ColumnElement[bool]]:
+    entity = registry.get(kind)
+    conds = [entity.service_module().visibility(ANONYMOUS), _changed(kind, scope, entity.table.c.id)]
+    if scope.party and entity.owner is not None:
+        conds.append(entity.owner == scope.party)
+    return conds
 
 
 def _record_where(scope: Scope) -> list[ColumnElement[bool]]:
@@ -114,34 +130,28 @@ async def stream(conn: AsyncConnection, kind: str, scope: Scope) -> AsyncIterato
             yield [{"record_id": r.record_id, "revision": r.revision, "published_at": r.published_at,
                     "uid": make_uid(r.content.get("type", r.type), r.party, r.serial, r.revision),
                     "content": r.content} for r in rows]  # fmt: skip
-    elif kind == "decision":
-        stmt = (select(*decisions.PUBLIC_COLUMNS).where(_changed(kind, scope, decisions.D.c.id))
-                .order_by(decisions.D.c.body, decisions.D.c.session, decisions.D.c.number))  # fmt: skip
-        async for rows in _batches(conn, stmt):
-            items = [decisions.to_public(r) for r in rows]
-            for item, paragraphs in zip(items, await decisions.paragraphs_for_decisions(conn, [i["id"] for i in items]),
-                                        strict=True):  # fmt: skip
-                item["paragraphs"] = paragraphs
-            yield items
-    elif kind == "node":
-        conds = [_changed(kind, scope, nodes.N.c.id)]
-        if scope.party:
-            conds.append(nodes.N.c.party == scope.party)
-        async for rows in _batches(conn, select(*nodes.PUBLIC_COLUMNS).where(*conds).order_by(nodes.N.c.id)):
-            yield [nodes.to_public(r) for r in rows]
-    elif kind == "cooperation-request":
-        CR = cooperation.CR
-        conds = [_changed(kind, scope, CR.c.id)]
-        if scope.party:
-            conds.append(CR.c.party == scope.party)
-        async for rows in _batches(conn, select(*cooperation.PUBLIC_COLUMNS).where(*conds).order_by(CR.c.id)):
-            items = [cooperation.to_public(r) for r in rows]
-            for item, offers in zip(items, await cooperation.offers_for_requests(conn, [i["id"] for i in items]),
-                                    strict=True):  # fmt: skip
-                item["offers"] = offers
+    elif kind in ENTITY_KINDS:
+        async for items in _entities(conn, kind, scope):
             yield items
     else:  # pragma: no cover - callers iterate KINDS
         raise ValueError(f"unknown kind {kind}")
+
+
+async def _entities(conn: AsyncConnection, kind: str, scope: Scope) -> AsyncIterator[list[dict[str, Any]]]:
+    """Any other entity kind, through its service: its public columns in its default list order, with its
+    parts (a decision's paragraphs, a request's offers) attached."""
+    entity = registry.get(kind)
+    service = entity.service_module()
+    key = service.SORTS[service.DEFAULT_SORT]
+    order = [c.desc() if key.descending else c for c in key.exprs()]
+    stmt = select(*service.PUBLIC_COLUMNS).where(*_entity_where(kind, scope)).order_by(*order)
+    async for rows in _batches(conn, stmt):
+        items = [service.to_public(r) for r in rows]
+        if entity.parts is not None:
+            field, loader = entity.parts
+            for item, parts in zip(items, await getattr(service, loader)(conn, [i["id"] for i in items]), strict=True):
+                item[field] = parts
+        yield items
 
 
 async def deletions(conn: AsyncConnection, scope: Scope) -> list[dict[str, Any]]:
@@ -154,7 +164,7 @@ async def deletions(conn: AsyncConnection, scope: Scope) -> list[dict[str, Any]]
                  CHANGES.c.op == "delete"]  # fmt: skip
         if scope.until is not None:
             conds.append(CHANGES.c.seq <= scope.until)
-        if scope.party and kind != "decision":
+        if scope.party and owner(kind) is not None:
             conds.append(CHANGES.c.party == scope.party)
         gone = cast(CHANGES.c.entity_id, UUID(as_uuid=True))
         alive = select(table.c.id).where(table.c.id == gone).exists()

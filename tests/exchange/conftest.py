@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import orjson
 import pytest
 import uvicorn
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import db
+from app import db, registry
 from app.exchange.webhooks import DeliveryWorker
+from app.services import snapshot
 from app.settings import Settings, get_settings
 from tests.auth import bearer, token_for
 
@@ -85,3 +88,53 @@ async def deliveries(subscription_id: str) -> list[Any]:
         rows = await conn.execute(text("SELECT * FROM webhook_deliveries WHERE subscription_id = :s ORDER BY id"),
                                   {"s": subscription_id})  # fmt: skip
         return list(rows)
+
+
+# --- mirroring: a second, empty database and the public state to compare -------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mirror_url(database_url: str) -> Iterator[str]:
+    if db._embedded is None:
+        pytest.skip("needs the embedded server to create a second database")
+    exists = db._embedded.psql("SELECT 1 FROM pg_database WHERE datname = 'chm_mirror';")
+    if "(1 row)" not in exists:
+        db._embedded.psql('CREATE DATABASE "chm_mirror";')
+    target = str(db._embedded.get_uri(database="chm_mirror"))
+    db.migrate(target)
+    yield target
+
+
+@pytest.fixture
+async def target(mirror_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = db.make_engine(mirror_url, pool_size=2)
+    yield engine
+    async with engine.begin() as conn:
+        names = (await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))).scalars()
+        wipe = [n for n in names if n not in ("parties", "vocabulary_terms", "alembic_version")]
+        await conn.execute(text(f"TRUNCATE {', '.join(wipe)} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
+async def public_state(engine: AsyncEngine, *, skip_party: str | None = None) -> dict[str, list[Any]]:
+    """Every public entry of every exported kind, as JSON, in a stable order (entries of `skip_party` left out)."""
+    out: dict[str, list[Any]] = {}
+    async with engine.connect() as conn, conn.begin():
+        for kind in snapshot.KINDS:
+            items = [i async for batch in snapshot.stream(conn, kind, snapshot.Scope()) for i in batch]
+            if skip_party:
+                column = registry.get(kind).party_column if kind in snapshot.ENTITY_KINDS else "party"
+                items = [i for i in items if i.get(column) != skip_party]
+            key = "record_id" if kind == "record-revision" else "id" if kind not in ("party", "vocabulary-term") \
+                else "code"  # fmt: skip
+            out[kind] = sorted(
+                orjson.loads(orjson.dumps(items, default=str)),
+                key=lambda i: (str(i.get("vocabulary", "")), str(i[key]), i.get("revision", 0)),
+            )
+    return out
+
+
+def as_served(kind: str, items: list[dict[str, Any]]) -> list[Any]:
+    """Entries as the REST API serves them (through the kind's public schema: absent nested keys show as null)."""
+    public = registry.get(kind).public
+    return [public.model_validate(i).model_dump(mode="json") for i in items]

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
-import orjson
-import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app import db
@@ -20,47 +16,17 @@ from app.models.record import RecordUpdate
 from app.services import decisions, demo, nodes, record_writes, snapshot
 from app.services import records as records_service
 from app.services.tokens import CLI_ADMIN
+from tests.auth import bearer, token_for
+from tests.exchange.conftest import as_served, public_state
 
 OWN = "BR"
-
-
-@pytest.fixture(scope="session")
-def mirror_url(database_url: str) -> Iterator[str]:
-    if db._embedded is None:
-        pytest.skip("needs the embedded server to create a second database")
-    exists = db._embedded.psql("SELECT 1 FROM pg_database WHERE datname = 'chm_mirror';")
-    if "(1 row)" not in exists:
-        db._embedded.psql('CREATE DATABASE "chm_mirror";')
-    target = str(db._embedded.get_uri(database="chm_mirror"))
-    db.migrate(target)
-    yield target
-
-
-@pytest.fixture
-async def target(mirror_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = db.make_engine(mirror_url, pool_size=2)
-    yield engine
-    async with engine.begin() as conn:
-        names = (await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))).scalars()
-        wipe = [n for n in names if n not in ("parties", "vocabulary_terms", "alembic_version")]
-        await conn.execute(text(f"TRUNCATE {', '.join(wipe)} RESTART IDENTITY CASCADE"))
-    await engine.dispose()
-
-
-async def public_state(engine: AsyncEngine, *, skip_party: str | None = None) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    async with engine.connect() as conn, conn.begin():
-        for kind in snapshot.KINDS:
-            items = [i async for batch in snapshot.stream(conn, kind, snapshot.Scope()) for i in batch]
-            if skip_party:
-                items = [i for i in items if i.get("party") != skip_party]
-            key = "record_id" if kind == "record-revision" else "id" if kind not in ("party", "vocabulary-term") \
-                else "code"  # fmt: skip
-            out[kind] = sorted(
-                orjson.loads(orjson.dumps(items, default=str)),
-                key=lambda i: (str(i.get("vocabulary", "")), str(i[key]), i.get("revision", 0)),
-            )
-    return out
+OPPORTUNITIES = [
+    {"title": {"en": "Seagrass mapping grants", "fr": "Subventions pour la cartographie des herbiers"},
+     "description": {"en": "Small grants to map seagrass meadows."}, "gbf_targets": ["GBF-TARGET-02"],
+     "application_deadline": "2030-03-31", "contact": {"name": "Grants desk", "email": "grants@example.org"}},
+    {"title": {"en": "Taxonomy training places"}, "assistance_types": ["capacity-building"],
+     "eligible_regions": ["SIDS"]},
+]  # fmt: skip
 
 
 async def _record_ids(party: str | None = None, n: int = 3) -> list[uuid.UUID]:
@@ -130,20 +96,27 @@ async def test_follow_change_feed(app: object, target: AsyncEngine) -> None:
     [first] = await _record_ids("FR", 1)
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://source.test") as client:
+        sn = bearer(await token_for("SN", "cooperation:write"))
+        kept, gone = [(await client.post("/api/v1/opportunities", json=o, headers=sn)).json() for o in OPPORTUNITIES]
         last = await mirror.follow(target, client, CLI_ADMIN, once=True)
+        assert len((await public_state(target))["opportunity"]) == 2
         async with db.transaction() as s:
             await record_writes.withdraw(s, CLI_ADMIN, first)
             node_id = (await s.execute(select(nodes.N.c.id).limit(1))).scalar_one()
             await nodes.delete_node(s, CLI_ADMIN, node_id)
+        closed = await client.patch(f"/api/v1/opportunities/{kept['id']}", json={"status": "closed"}, headers=sn)
+        assert closed.status_code == 200
+        assert (await client.delete(f"/api/v1/opportunities/{gone['id']}", headers=sn)).status_code == 204
         assert await mirror.follow(target, client, CLI_ADMIN, since=last, once=True) > last
     want = await public_state(db.get_engine())
     got = await public_state(target)
-    for kind in ("record", "decision", "node", "cooperation-request"):
+    assert [(o["id"], o["status"]) for o in got["opportunity"]] == [(kept["id"], "closed")]
+    for kind in snapshot.ENTITY_KINDS:
         if kind == "record":  # a REST tombstone shows no updated_at: compare what it shows
             assert [(r["id"], r["status"], r.get("uid")) for r in got[kind]] == \
                 [(r["id"], r["status"], r.get("uid")) for r in want[kind]]  # fmt: skip
             assert [r for r in got[kind] if r["status"] == "published"] == \
                 [r for r in want[kind] if r["status"] == "published"]  # fmt: skip
-        else:
-            assert got[kind] == want[kind], kind
+        else:  # fetched through REST: compare as REST serves them
+            assert as_served(kind, got[kind]) == as_served(kind, want[kind]), kind
     assert next(r for r in got["record"] if r["id"] == str(first))["status"] == "withdrawn"

@@ -8,6 +8,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
@@ -15,6 +16,7 @@ from app import db
 from app.exchange import bundle
 from app.services import demo, record_writes
 from app.services.tokens import CLI_ADMIN
+from tests.auth import bearer, token_for
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -34,7 +36,20 @@ async def dom(site: Path, fragment: str) -> str:
     return html
 
 
-async def test_bundle_site_offline(tmp_path: Path) -> None:
+async def test_bundle_site_offline(tmp_path: Path, client: httpx.AsyncClient) -> None:
+    sn = bearer(await token_for("SN", "cooperation:write"))
+    r = await client.post(
+        "/api/v1/opportunities",
+        headers=sn,
+        json={
+            "title": {"en": "Seagrass mapping grants", "fr": "Cartographie des herbiers marins"},
+            "description": {"en": "Small grants for coastal teams that map seagrass meadows."},
+            "assistance_types": ["technical"],
+            "gbf_targets": ["GBF-TARGET-02"],
+            "application_deadline": "2031-03-31",
+        },
+    )
+    assert r.status_code == 201, r.text  # fmt: skip
     async with db.transaction() as s:
         await demo.seed(s)
         [made] = await record_writes.bulk_upsert(s, CLI_ADMIN, [{
@@ -66,5 +81,12 @@ async def test_bundle_site_offline(tmp_path: Path) -> None:
     assert (first.get("en") or next(iter(first.values())))[:40] in page.replace("&nbsp;", " ")
 
     record_page = await dom(site, "/f/party:sn")
-    assert "Mangrove nurseries" in record_page
+    assert "Mangrove nurseries" in record_page and "Seagrass mapping grants" in record_page
     assert made["status"] == "created"
+
+    listed = await dom(site, "/opportunities")  # the opportunities tab lists them
+    assert listed.count('class="hit opportunity-hit"') == 1 and "Seagrass mapping grants" in listed
+    found = await dom(site, "/search/herbiers")  # a word of its French title only
+    assert found.count('class="hit opportunity-hit"') == 1 and found.count('class="hit"') == 0
+    page = await dom(site, "/o/0")
+    assert "Small grants for coastal teams" in page and "2031-03-31" in page and "Technical assistance" in page

@@ -3,35 +3,45 @@ export time.
 
 Browsers refuse `fetch()` on `file://`, so every data file is a script that hands its JSON to `CHM.put`
 (`site/data/rec/3.js`, ...), loaded on demand. Records are numbered in export order (newest first) and
-sharded; the full-text index is an inverted index split into `BUCKETS` files by an FNV-1a hash of each
-term, so a query loads one small file per word. Facets (Party, type, subject, GBF target) are terms of the
-same index (`party:br`, `gbf:gbf-target-03`). Postings spill to per-bucket temporary files while records
-stream, so memory stays flat however large the export.
+sharded, and so are opportunities; decisions (a few hundred) are listed in `meta`. The full-text index is an
+inverted index split into `BUCKETS` files by an FNV-1a hash of each term, so a query loads one small file
+per word. Facets (Party, type, subject, GBF target) are terms of the same index (`party:br`,
+`gbf:gbf-target-03`). A posting is a record's number n (n >= 0) or, for the i-th entry of the k-th kind of
+`OTHERS`, -1 - (i * len(OTHERS) + k).
+
+Memory stays flat however large the export: postings collect for at most `_FLUSH_POSTINGS` entries, then
+each bucket's share is appended to its temporary file as `[term, [first id, gap, gap, ...]]` segments; a
+bucket file is those segments in order (app.js concatenates a term's segments), copied into the archive
+as it stands, never read back into memory.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import tempfile
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
 BUCKETS = 256
 LIST_SHARD = 500  # list entries (title, Party, type, date) per file
-RECORD_SHARD = 100  # whole records per file
+RECORD_SHARD = 100  # whole records (or opportunities) per file
+OTHERS = ("decision", "opportunity")  # kinds in the index besides records (see the posting numbers above)
 ASSETS = ("index.html", "app.js", "style.css")
 _WORD = re.compile(r"[^\W_]+")
 _CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
 _CJK = re.compile(f"[{_CJK_CLASS}]")
 _CJK_RUNS = re.compile(f"[{_CJK_CLASS}]|[^{_CJK_CLASS}]+")
-_FLUSH_LINES = 200_000
+_FLUSH_POSTINGS = 50_000
+_CHUNK = 1 << 20
 
 
 def tokens(text: str) -> set[str]:
@@ -52,6 +62,7 @@ def tokens(text: str) -> set[str]:
     return out
 
 
+@lru_cache(maxsize=1 << 16)
 def bucket(term: str) -> int:
     """FNV-1a (32 bit) of the UTF-8 bytes, modulo BUCKETS (app.js computes the same)."""
     h = 0x811C9DC5
@@ -80,6 +91,35 @@ def asset(name: str) -> bytes:
     return resources.files(__package__).joinpath(name).read_bytes()
 
 
+class _Shards:
+    """Entries of one kind numbered in export order: list entries and whole entries, written shard by shard."""
+
+    def __init__(self, builder: SiteBuilder, list_key: str, full_key: str) -> None:
+        self.builder, self.list_key, self.full_key = builder, list_key, full_key
+        self.count = 0
+        self._list: list[dict[str, Any]] = []
+        self._full: list[dict[str, Any]] = []
+
+    def add(self, entry: dict[str, Any], full: dict[str, Any]) -> int:
+        n = self.count
+        self.count += 1
+        self._list.append(entry)
+        self._full.append(full)
+        if len(self._list) == LIST_SHARD:
+            self.builder._write(f"{self.list_key}/{n // LIST_SHARD}", self._list)
+            self._list = []
+        if len(self._full) == RECORD_SHARD:
+            self.builder._write(f"{self.full_key}/{n // RECORD_SHARD}", self._full)
+            self._full = []
+        return n
+
+    def finish(self) -> None:
+        if self._list:
+            self.builder._write(f"{self.list_key}/{(self.count - 1) // LIST_SHARD}", self._list)
+        if self._full:
+            self.builder._write(f"{self.full_key}/{(self.count - 1) // RECORD_SHARD}", self._full)
+
+
 class SiteBuilder:
     """Collects public entries as they stream and writes the site's data files at the end."""
 
@@ -87,15 +127,16 @@ class SiteBuilder:
         self.langs = langs
         self.tmp = Path(tempfile.mkdtemp(prefix="chm-site-"))
         (self.tmp / "files").mkdir()
-        self.records = 0
         self.withdrawn = 0
-        self._list: list[dict[str, Any]] = []
-        self._full: list[dict[str, Any]] = []
-        self._pending: list[list[str]] = [[] for _ in range(BUCKETS)]
-        self._pending_lines = 0
+        self.records = _Shards(self, "list", "rec")
+        self.opportunities = _Shards(self, "olist", "opp")
+        self._pending: dict[str, list[int]] = {}
+        self._pending_count = 0
+        self._spill: list[IO[bytes] | None] = [None] * BUCKETS  # bucket files, opened on their first segment
         self.facets: dict[str, Counter[str]] = {k: Counter() for k in ("party", "type", "subject", "gbf")}
         self.parties: dict[str, Any] = {}
-        self.labels: dict[str, dict[str, Any]] = {"type": {}, "subject": {}, "gbf": {}}
+        self.labels: dict[str, dict[str, Any]] = {"type": {}, "subject": {}, "gbf": {}, "assistance": {},
+                                                  "region": {}}  # fmt: skip
         self.decisions: list[dict[str, Any]] = []
         self.files: list[str] = []
 
@@ -104,50 +145,69 @@ class SiteBuilder:
         if kind == "party":
             self.parties[item["code"]] = item["name"]
         elif kind == "vocabulary-term":
-            facet = {"record-types": "type", "cbd-subjects": "subject", "gbf-targets": "gbf"}.get(item["vocabulary"])
+            facet = {"record-types": "type", "cbd-subjects": "subject", "gbf-targets": "gbf",
+                     "assistance-types": "assistance", "regions": "region"}.get(item["vocabulary"])  # fmt: skip
             if facet:
                 self.labels[facet][item["code"]] = item["title"]
         elif kind == "record":
             self._add_record(item)
         elif kind == "decision":
             self._add_decision(item)
+        elif kind == "opportunity":
+            self._add_opportunity(item)
 
     def _index(self, ident: int, terms: Iterable[str]) -> None:
-        line = f"\t{ident}\n"
+        pending = self._pending
         unique = set(terms)
         for term in unique:
-            self._pending[bucket(term)].append(term + line)
-        self._pending_lines += len(unique)
-        if self._pending_lines >= _FLUSH_LINES:
+            ids = pending.get(term)
+            if ids is None:
+                pending[term] = [ident]
+            else:
+                ids.append(ident)
+        self._pending_count += len(unique)
+        if self._pending_count >= _FLUSH_POSTINGS:
             self._flush_postings()
 
     def _flush_postings(self) -> None:
-        for b, lines in enumerate(self._pending):
-            if lines:
-                with (self.tmp / f"p{b}.tsv").open("a", encoding="utf-8") as fh:
-                    fh.writelines(lines)
-                lines.clear()
-        self._pending_lines = 0
+        """Append each bucket's share of the pending postings to its file as gap-coded segments."""
+        by_bucket: dict[int, list[bytes]] = {}
+        for term, ids in self._pending.items():
+            gaps = [ids[0], *(b - a for a, b in itertools.pairwise(ids))]
+            by_bucket.setdefault(bucket(term), []).append(orjson.dumps([term, gaps]))
+        for b, segments in by_bucket.items():
+            fh = self._spill[b]
+            if fh is None:
+                fh = self._spill[b] = (self.tmp / f"p{b}.js").open("wb")
+            else:
+                fh.write(b",")
+            fh.write(b",".join(segments))
+        self._pending = {}
+        self._pending_count = 0
 
     def _write(self, key: str, value: Any) -> None:
         path = self.tmp / "files" / key.replace("/", "_")
         path.write_bytes(_script(key, value))
         self.files.append(key)
 
+    @staticmethod
+    def _posting(kind: str, i: int) -> int:
+        return -1 - (i * len(OTHERS) + OTHERS.index(kind))
+
     def _add_record(self, r: dict[str, Any]) -> None:
         if r.get("status") != "published":
             self.withdrawn += 1
             return
-        n = self.records
-        self.records += 1
         date = r.get("publication_date") or (str(r.get("published_at") or "")[:10] or None)
-        self._list.append({"u": r["uid"], "p": r["party"], "y": r["type"], "t": r["title"], "d": date})
-        self._full.append({"id": str(r["id"]), "u": r["uid"], "p": r["party"], "y": r["type"], "t": r["title"],
-                           "s": r.get("summary"), "b": r.get("body"), "k": r.get("keywords") or [],
-                           "sj": r.get("subjects") or [], "g": r.get("gbf_targets") or [],
-                           "a": r.get("aichi_targets") or [], "c": r.get("countries") or [],
-                           "l": r.get("links") or [], "d": date, "r": r.get("revision"),
-                           "lg": r.get("languages") or []})  # fmt: skip
+        n = self.records.add(
+            {"u": r["uid"], "p": r["party"], "y": r["type"], "t": r["title"], "d": date},
+            {"id": str(r["id"]), "u": r["uid"], "p": r["party"], "y": r["type"], "t": r["title"],
+             "s": r.get("summary"), "b": r.get("body"), "k": r.get("keywords") or [],
+             "sj": r.get("subjects") or [], "g": r.get("gbf_targets") or [],
+             "a": r.get("aichi_targets") or [], "c": r.get("countries") or [],
+             "l": r.get("links") or [], "d": date, "r": r.get("revision"),
+             "lg": r.get("languages") or []},
+        )  # fmt: skip
         self.facets["party"][r["party"]] += 1
         self.facets["type"][r["type"]] += 1
         for s in r.get("subjects") or []:
@@ -159,12 +219,6 @@ class SiteBuilder:
         facets += [f"subject:{s.lower()}" for s in r.get("subjects") or []]
         facets += [f"gbf:{g.lower()}" for g in r.get("gbf_targets") or []]
         self._index(n, [*words, *facets])
-        if len(self._list) == LIST_SHARD:
-            self._write(f"list/{n // LIST_SHARD}", self._list)
-            self._list = []
-        if len(self._full) == RECORD_SHARD:
-            self._write(f"rec/{n // RECORD_SHARD}", self._full)
-            self._full = []
 
     def _add_decision(self, d: dict[str, Any]) -> None:
         i = len(self.decisions)
@@ -180,22 +234,45 @@ class SiteBuilder:
         )
         facets = [f"gbf:{g.lower()}" for g in d.get("gbf_targets") or []]
         facets += [f"subject:{s.lower()}" for s in d.get("subjects") or []]
-        self._index(-1 - i, [*words, *facets])
+        self._index(self._posting("decision", i), [*words, *facets])
+
+    def _add_opportunity(self, o: dict[str, Any]) -> None:
+        party = o.get("provider_party")
+        j = self.opportunities.add(
+            {"t": o["title"], "p": party, "po": o.get("provider_organization"), "dl": o.get("application_deadline"),
+             "st": o["status"]},
+            {"id": str(o["id"]), "t": o["title"], "ds": o.get("description"), "p": party,
+             "po": o.get("provider_organization"), "at": o.get("assistance_types") or [],
+             "sj": o.get("subjects") or [], "g": o.get("gbf_targets") or [],
+             "ec": o.get("eligible_countries") or [], "er": o.get("eligible_regions") or [],
+             "dl": o.get("application_deadline"), "url": o.get("url"), "ct": o.get("contact"), "st": o["status"]},
+        )  # fmt: skip
+        if party:
+            self.facets["party"][party] += 1
+        for s in o.get("subjects") or []:
+            self.facets["subject"][s] += 1
+        for g in o.get("gbf_targets") or []:
+            self.facets["gbf"][g] += 1
+        words = tokens(" ".join(_texts([o["title"], o.get("description"), o.get("provider_organization")])))
+        facets = [f"party:{party.lower()}"] if party else []
+        facets += [f"subject:{s.lower()}" for s in o.get("subjects") or []]
+        facets += [f"gbf:{g.lower()}" for g in o.get("gbf_targets") or []]
+        self._index(self._posting("opportunity", j), [*words, *facets])
 
     # -- writing --
     def finish(self, manifest: dict[str, Any]) -> Iterator[tuple[str, Iterable[bytes]]]:
         """(archive name, chunks) of every site file."""
-        if self._list:
-            self._write(f"list/{(self.records - 1) // LIST_SHARD}", self._list)
-        if self._full:
-            self._write(f"rec/{(self.records - 1) // RECORD_SHARD}", self._full)
+        self.records.finish()
+        self.opportunities.finish()
         self._flush_postings()
+        self._close_spill()
         for name in ASSETS:
             yield ("index.html" if name == "index.html" else f"site/{name}"), [asset(name)]
         meta = {
             "source": manifest["source"], "created_at": manifest["created_at"],
             "high_water_mark": manifest["high_water_mark"], "since": manifest["since"], "party": manifest["party"],
-            "langs": self.langs, "records": self.records, "withdrawn": self.withdrawn, "decisions": self.decisions,
+            "langs": self.langs, "records": self.records.count, "withdrawn": self.withdrawn,
+            "decisions": self.decisions, "opportunities": self.opportunities.count, "others": list(OTHERS),
             "list_shard": LIST_SHARD, "record_shard": RECORD_SHARD, "buckets": BUCKETS, "parties": self.parties,
             "labels": self.labels, "facets": {k: dict(v.most_common()) for k, v in self.facets.items()},
         }  # fmt: skip
@@ -203,17 +280,23 @@ class SiteBuilder:
         for key in self.files:
             yield f"site/data/{key}.js", [(self.tmp / "files" / key.replace("/", "_")).read_bytes()]
         for b in range(BUCKETS):
-            yield f"site/data/ix/{b}.js", [_script(f"ix/{b}", self._bucket(b))]
+            yield f"site/data/ix/{b}.js", self._bucket(b)
 
-    def _bucket(self, b: int) -> dict[str, list[int]]:
-        path = self.tmp / f"p{b}.tsv"
-        postings: dict[str, list[int]] = {}
+    def _bucket(self, b: int) -> Iterator[bytes]:
+        """A bucket's file: its segments as they were appended, streamed in chunks."""
+        yield b'CHM.put("ix/' + str(b).encode() + b'",['
+        path = self.tmp / f"p{b}.js"
         if path.exists():
-            with path.open(encoding="utf-8") as fh:
-                for line in fh:
-                    term, _, ident = line.rstrip("\n").rpartition("\t")
-                    postings.setdefault(term, []).append(int(ident))
-        return postings
+            with path.open("rb") as fh:
+                while chunk := fh.read(_CHUNK):
+                    yield chunk
+        yield b"]);\n"
+
+    def _close_spill(self) -> None:
+        for fh in self._spill:
+            if fh is not None:
+                fh.close()
 
     def cleanup(self) -> None:
+        self._close_spill()
         shutil.rmtree(self.tmp, ignore_errors=True)

@@ -1,10 +1,12 @@
 /* The offline Clearing-House: a hash-routed reader over the bundle's data files (no network, works from file://).
  *
  * Data files are scripts calling CHM.put(key, value); they load on demand. Records are numbered in export order
- * and sharded (list/N: title, Party, type, date; rec/N: whole records). The search index is split into buckets
- * by FNV-1a of each term; a term's postings are record numbers, decisions as -1 - n. Tokenization matches the
- * exporter's (lower case, accents folded, 2+ letter words, CJK characters one by one). All text is set with
- * textContent: nothing from the data is ever parsed as HTML.
+ * and sharded (list/N: title, Party, type, date; rec/N: whole records), and so are opportunities (olist/N, opp/N).
+ * The search index is split into buckets by FNV-1a of each term; a bucket is a list of [term, [first, gap, ...]]
+ * segments (a term's segments concatenate). A posting is a record number n >= 0, or -1 - (i * K + k) for the
+ * i-th entry of meta.others[k] (decisions, opportunities; K kinds). Tokenization matches the exporter's (lower
+ * case, accents folded, 2+ letter words, CJK characters one by one). All text is set with textContent: nothing
+ * from the data is ever parsed as HTML.
  */
 "use strict";
 (function () {
@@ -90,8 +92,33 @@
     for (var i = 0; i < bytes.length; i++) { h ^= bytes[i]; h = Math.imul(h, 0x01000193) >>> 0; }
     return h % meta.buckets;
   }
+  var buckets = {};
+  function index(b) {
+    if (buckets[b]) return Promise.resolve(buckets[b]);
+    return load("ix/" + b).then(function (segments) {
+      if (buckets[b]) return buckets[b];
+      var map = Object.create(null);  // a term may be "constructor" or "__proto__"
+      segments.forEach(function (seg) {
+        var list = map[seg[0]] || (map[seg[0]] = []), gaps = seg[1], x = 0;
+        for (var i = 0; i < gaps.length; i++) { x += gaps[i]; list.push(x); }
+      });
+      delete store["ix/" + b];
+      return (buckets[b] = map);
+    });
+  }
   function postings(term) {
-    return load("ix/" + bucket(term)).then(function (ix) { return ix[term] || []; });
+    return index(bucket(term)).then(function (map) { return map[term] || []; });
+  }
+  // postings -> {record: [n...], decision: [i...], opportunity: [j...]}, each ascending
+  function split(hits) {
+    var out = { record: [] }, K = meta.others.length;
+    meta.others.forEach(function (k) { out[k] = []; });
+    hits.forEach(function (x) {
+      if (x >= 0) out.record.push(x);
+      else { var q = -1 - x; out[meta.others[q % K]].push(Math.floor(q / K)); }
+    });
+    for (var k in out) out[k].sort(function (a, b) { return a - b; });
+    return out;
   }
   function intersect(lists) {
     if (!lists.length) return [];
@@ -105,17 +132,19 @@
   }
 
   // --- lookups ---
-  function listEntries(nums) {
+  function entries(key, nums) {  // list entries of records ("list") or opportunities ("olist")
     var shards = {};
     nums.forEach(function (n) { shards[Math.floor(n / meta.list_shard)] = 1; });
-    return Promise.all(Object.keys(shards).map(function (s) { return load("list/" + s); })).then(function () {
-      return nums.map(function (n) { return store["list/" + Math.floor(n / meta.list_shard)][n % meta.list_shard]; });
+    return Promise.all(Object.keys(shards).map(function (s) { return load(key + "/" + s); })).then(function () {
+      return nums.map(function (n) { return store[key + "/" + Math.floor(n / meta.list_shard)][n % meta.list_shard]; });
     });
   }
-  function record(n) {
+  function listEntries(nums) { return entries("list", nums); }
+  function whole(key, n) {  // a whole record ("rec") or opportunity ("opp")
     var s = Math.floor(n / meta.record_shard);
-    return load("rec/" + s).then(function (rows) { return rows[n % meta.record_shard]; });
+    return load(key + "/" + s).then(function (rows) { return rows[n % meta.record_shard]; });
   }
+  function record(n) { return whole("rec", n); }
   function partyName(code) { return pick(meta.parties[code]) || code; }
   function label(facet, code) { return pick((meta.labels[facet] || {})[code]) || TYPES[code] || code; }
 
@@ -137,6 +166,19 @@
         el("span", { text: d.st })));
   }
 
+  function opportunityItem(j, o) {
+    return el("li", { class: "hit opportunity-hit" },
+      el("a", { class: "title", href: "#/o/" + j, text: pick(o.t) }),
+      el("div", { class: "meta" }, el("span", { text: o.p ? partyName(o.p) : o.po }),
+        o.p && o.po ? el("span", { text: o.po }) : null,
+        o.dl ? el("span", { text: "Deadline " + o.dl }) : null, el("span", { text: o.st })));
+  }
+  function opportunityList(nums) {
+    return entries("olist", nums).then(function (es) {
+      return el("ul", { class: "hits", id: "opportunities" }, es.map(function (o, k) { return opportunityItem(nums[k], o); }));
+    });
+  }
+
   function pager(base, page, total) {
     var last = Math.max(0, Math.ceil(total / PAGE) - 1);
     return el("div", { class: "pager" },
@@ -145,49 +187,60 @@
       page < last ? el("a", { href: base + "/" + (page + 1), class: "next", text: "Next →" }) : el("span"));
   }
 
-  function showRecords(title, nums, decs, base, page) {
+  // hits: {record: [...], decision: [...], opportunity: [...]}; records are paged, the others shown on page 0
+  function showRecords(title, hits, base, page) {
+    var nums = hits.record, decs = hits.decision || [], opps = hits.opportunity || [];
     var slice = nums.slice(page * PAGE, (page + 1) * PAGE);
-    return listEntries(slice).then(function (entries) {
-      var list = el("ol", { class: "hits", id: "records" }, entries.map(function (e, i) { return recordItem(slice[i], e); }));
-      var parts = [el("h1", { text: title })];
-      if (decs && decs.length && page === 0) {
-        parts.push(el("h2", { text: "Decisions (" + decs.length + ")" }),
-          el("ul", { class: "hits", id: "decisions" }, decs.slice(0, 50).map(decisionItem)));
-        parts.push(el("h2", { text: "Records (" + nums.length + ")" }));
-      }
-      if (!nums.length && !(decs && decs.length)) parts.push(el("p", { class: "muted", text: "Nothing found." }));
-      parts.push(list, pager(base, page, nums.length));
-      show.apply(null, parts);
-    });
+    return Promise.all([listEntries(slice), page === 0 && opps.length ? opportunityList(opps.slice(0, 50)) : null])
+      .then(function (got) {
+        var list = el("ol", { class: "hits", id: "records" }, got[0].map(function (e, i) { return recordItem(slice[i], e); }));
+        var parts = [el("h1", { text: title })];
+        if (page === 0 && decs.length) {
+          parts.push(el("h2", { text: "Decisions (" + decs.length + ")" }),
+            el("ul", { class: "hits", id: "decisions" }, decs.slice(0, 50).map(decisionItem)));
+        }
+        if (got[1]) parts.push(el("h2", { text: "Opportunities (" + opps.length + ")" }), got[1]);
+        if (page === 0 && (decs.length || opps.length)) parts.push(el("h2", { text: "Records (" + nums.length + ")" }));
+        if (!nums.length && !decs.length && !opps.length) parts.push(el("p", { class: "muted", text: "Nothing found." }));
+        parts.push(list, pager(base, page, nums.length));
+        show.apply(null, parts);
+      });
   }
 
-  function home(page) {
+  function range(n) {
     var nums = [];
-    for (var i = 0; i < meta.records; i++) nums.push(i);
-    return showRecords("Records", nums, null, "#/page", page);
+    for (var i = 0; i < n; i++) nums.push(i);
+    return nums;
+  }
+  function home(page) {
+    return showRecords("Records", { record: range(meta.records) }, "#/page", page);
+  }
+
+  function opportunities(page) {
+    var nums = range(meta.opportunities), slice = nums.slice(page * PAGE, (page + 1) * PAGE);
+    return opportunityList(slice).then(function (list) {
+      show(el("h1", { text: "Opportunities" }),
+        nums.length ? list : el("p", { class: "muted", text: "No opportunities in this bundle." }),
+        pager("#/opportunities", page, nums.length));
+    });
   }
 
   function search(q, page) {
     document.getElementById("q").value = q;
     var terms = Array.from(new Set(tokens(q)));
-    if (!terms.length) return showRecords("Search", [], [], "#/search/" + encodeURIComponent(q), 0);
+    if (!terms.length) return showRecords("Search", { record: [] }, "#/search/" + encodeURIComponent(q), 0);
     return Promise.all(terms.map(postings)).then(function (lists) {
-      var hits = intersect(lists);
-      var recs = hits.filter(function (x) { return x >= 0; }).sort(function (a, b) { return a - b; });
-      var decs = hits.filter(function (x) { return x < 0; }).map(function (x) { return -1 - x; }).sort(function (a, b) { return a - b; });
-      return showRecords("Search: " + q, recs, decs, "#/search/" + encodeURIComponent(q), page);
+      return showRecords("Search: " + q, split(intersect(lists)), "#/search/" + encodeURIComponent(q), page);
     });
   }
 
   function facet(term, page) {
     var parts = term.split(":"), kind = parts[0], code = parts.slice(1).join(":");
     return postings(term).then(function (hits) {
-      var recs = hits.filter(function (x) { return x >= 0; });
-      var decs = hits.filter(function (x) { return x < 0; }).map(function (x) { return -1 - x; });
       var name = kind === "party" ? partyName(code.toUpperCase()) : label(kind, code.toUpperCase()) ;
       if (kind === "type") name = label("type", code);
       var what = { party: "Party", type: "Type", subject: "Subject", gbf: "GBF target" }[kind] || kind;
-      return showRecords(what + ": " + name, recs, decs, "#/f/" + encodeURIComponent(term), page);
+      return showRecords(what + ": " + name, split(hits), "#/f/" + encodeURIComponent(term), page);
     });
   }
 
@@ -272,6 +325,36 @@
     });
   }
 
+  function opportunityPage(j, want) {
+    return whole("opp", j).then(function (o) {
+      if (!o) return show(el("p", { class: "warn", text: "No such opportunity in this bundle." }));
+      var langs = available([o.t, o.ds]);
+      var l = want && langs.indexOf(want) >= 0 ? want : (langs.indexOf(lang) >= 0 ? lang : (langs.indexOf("en") >= 0 ? "en" : langs[0]));
+      var related = relatedDecisions(o.g, o.sj);
+      var names = function (facet, codes) { return codes.map(function (c) { return label(facet, c); }).join(", "); };
+      show(el("article", { class: "opportunity", lang: l, dir: l === "ar" ? "rtl" : null },
+        el("h1", { text: pick(o.t, l) }),
+        langButtons(langs, l, function (x) { opportunityPage(j, x); }),
+        el("dl", { class: "facts" },
+          el("dt", { text: "Provider" }),
+          el("dd", null, o.p ? el("a", { href: "#/f/party:" + o.p.toLowerCase(), text: partyName(o.p) }) : null,
+            o.p && o.po ? " · " : null, o.po || null),
+          el("dt", { text: "Status" }), el("dd", { text: o.st }),
+          o.dl ? el("dt", { text: "Application deadline" }) : null, o.dl ? el("dd", { text: o.dl }) : null,
+          o.at.length ? el("dt", { text: "Assistance" }) : null, o.at.length ? el("dd", { text: names("assistance", o.at) }) : null,
+          o.ec.length || o.er.length ? el("dt", { text: "Eligible" }) : null,
+          o.ec.length || o.er.length ? el("dd", { text: o.ec.map(partyName).concat(o.er.map(function (r) { return label("region", r); })).join(", ") }) : null,
+          o.ct ? el("dt", { text: "Contact" }) : null,
+          o.ct ? el("dd", { text: [o.ct.name, o.ct.organization, o.ct.email].filter(Boolean).join(", ") }) : null),
+        o.ds ? textBlock(pick(o.ds, l)) : null,
+        o.url ? el("p", null, el("a", { href: o.url, rel: "noopener noreferrer", text: o.url })) : null,
+        o.g.length ? el("h2", { text: "GBF targets" }) : null, o.g.length ? chips(o.g, "gbf") : null,
+        o.sj.length ? el("h2", { text: "Subjects" }) : null, o.sj.length ? chips(o.sj, "subject") : null,
+        related.length ? el("h2", { text: "Related decisions" }) : null,
+        related.length ? el("ul", { class: "hits", id: "related" }, related.slice(0, 20).map(decisionItem)) : null));
+    });
+  }
+
   function decisionPage(i, want) {
     return load("dec/" + i).then(function (d) {
       var langs = available([d.t].concat(d.ps.map(function (p) { return p.tx; })));
@@ -316,7 +399,8 @@
       el("dt", { text: "Delta since" }), el("dd", { text: m.since == null ? "— (full bundle)" : String(m.since) }),
       el("dt", { text: "Party" }), el("dd", { text: m.party || "all" }),
       el("dt", { text: "Records" }), el("dd", { text: String(m.records) }),
-      el("dt", { text: "Decisions" }), el("dd", { text: String(m.decisions.length) })),
+      el("dt", { text: "Decisions" }), el("dd", { text: String(m.decisions.length) }),
+      el("dt", { text: "Opportunities" }), el("dd", { text: String(m.opportunities) })),
       el("p", { class: "muted", text: "Verify the bundle with: chm bundle verify FILE.zip --key PUBLIC_KEY" }));
   }
 
@@ -325,12 +409,15 @@
     var parts = h.split("/"), head = parts[0];
     document.querySelectorAll("#tabs a").forEach(function (a) {
       var k = a.getAttribute("data-k");
-      a.classList.toggle("on", k === (head === "" || head === "page" || head === "r" ? "home" : head === "d" ? "decisions" : head === "f" ? "browse" : head));
+      a.classList.toggle("on", k === (head === "" || head === "page" || head === "r" ? "home" : head === "d" ? "decisions" :
+        head === "o" ? "opportunities" : head === "f" ? "browse" : head));
     });
     var num = function (i) { return parseInt(parts[i] || "0", 10) || 0; };
     var done;
     if (head === "r") done = recordPage(num(1));
     else if (head === "d") done = decisionPage(num(1));
+    else if (head === "o") done = opportunityPage(num(1));
+    else if (head === "opportunities") done = opportunities(num(1));
     else if (head === "search") done = search(parts[1] || "", num(2));
     else if (head === "f") done = facet(parts[1] || "", num(2));
     else if (head === "decisions") done = decisions();
@@ -361,7 +448,7 @@
       location.hash = "#/search/" + encodeURIComponent(document.getElementById("q").value.trim());
     });
     document.getElementById("foot").textContent = "Offline copy of " + m.source + " · " + m.created_at.slice(0, 10) +
-      " · " + m.records + " records, " + m.decisions.length + " decisions";
+      " · " + m.records + " records, " + m.decisions.length + " decisions, " + m.opportunities + " opportunities";
     window.addEventListener("hashchange", route);
     route();
   });
