@@ -12,7 +12,18 @@ from sqlalchemy import Column, Computed, ForeignKey, Index
 from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import BoundedDate, Contact, LString, LStringOut, SafeStr, Term, created_col, jsonb, text_array
+from app.models.common import (
+    GIN_IN_PLACE,
+    BoundedDate,
+    Contact,
+    LString,
+    LStringOut,
+    SafeStr,
+    Term,
+    created_col,
+    jsonb,
+    text_array,
+)
 from app.models.derive import check_in, values
 
 RequestStatus = Literal["open", "in-discussion", "matched", "closed"]
@@ -28,9 +39,9 @@ class CooperationRequest(SQLModel, table=True):
         Index("ix_requests_updated", "updated_at", "id"),
         Index("ix_requests_party_updated", "party", "updated_at", "id"),
         Index("ix_requests_status_updated", "status", "updated_at", "id"),
-        Index("ix_requests_subjects", "subjects", postgresql_using="gin"),
-        Index("ix_requests_gbf_targets", "gbf_targets", postgresql_using="gin"),
-        Index("ix_requests_match_tsv", "match_tsv", postgresql_using="gin"),
+        Index("ix_requests_subjects", "subjects", postgresql_using="gin", postgresql_with=GIN_IN_PLACE),
+        Index("ix_requests_gbf_targets", "gbf_targets", postgresql_using="gin", postgresql_with=GIN_IN_PLACE),
+        Index("ix_requests_match_tsv", "match_tsv", postgresql_using="gin", postgresql_with=GIN_IN_PLACE),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(UUID(as_uuid=True), primary_key=True))
@@ -60,6 +71,7 @@ class CooperationOffer(SQLModel, table=True):
     __table_args__ = (
         check_in("status", OfferStatus, "ck_offers_status"),
         Index("ix_offers_request", "request_id", "created_at", "id"),
+        Index("ix_offers_match_tsv", "match_tsv", postgresql_using="gin", postgresql_with=GIN_IN_PLACE),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(UUID(as_uuid=True), primary_key=True))

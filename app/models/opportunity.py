@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
 from sqlmodel import Field, SQLModel
 
 from app.models.common import (
+    GIN_IN_PLACE,
     BoundedDate,
     Contact,
     CountryCode,
@@ -40,9 +41,9 @@ class Opportunity(SQLModel, table=True):
         Index("ix_opportunities_updated", "updated_at", "id"),
         Index("ix_opportunities_party_updated", "provider_party", "updated_at", "id"),
         Index("ix_opportunities_status_updated", "status", "updated_at", "id"),
-        Index("ix_opportunities_subjects", "subjects", postgresql_using="gin"),
-        Index("ix_opportunities_gbf_targets", "gbf_targets", postgresql_using="gin"),
-        Index("ix_opportunities_match_tsv", "match_tsv", postgresql_using="gin"),
+        Index("ix_opportunities_subjects", "subjects", postgresql_using="gin", postgresql_with=GIN_IN_PLACE),
+        Index("ix_opportunities_gbf_targets", "gbf_targets", postgresql_using="gin", postgresql_with=GIN_IN_PLACE),
+        Index("ix_opportunities_match_tsv", "match_tsv", postgresql_using="gin", postgresql_with=GIN_IN_PLACE),
     )  # fmt: skip
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(UUID(as_uuid=True), primary_key=True))

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
 from sqlmodel import Field, SQLModel
 
 from app.models.common import (
+    GIN_IN_PLACE,
     BoundedDate,
     Keyword,
     Lang,
@@ -82,8 +83,11 @@ class Record(SQLModel, table=True):
         Index("ix_records_status_created", "status", "created_at", "id"),
         Index("ix_records_subjects", "subjects", postgresql_using="gin"),
         Index("ix_records_gbf_targets", "gbf_targets", postgresql_using="gin"),
-        Index("ix_records_match_tsv", "match_tsv", postgresql_using="gin",
+        Index("ix_records_match_tsv", "match_tsv", postgresql_using="gin", postgresql_with=GIN_IN_PLACE,
               postgresql_where=text("match_tsv IS NOT NULL")),
+        # The terms of what matchmaking proposes (app/services/matchmaking.py writes its WHERE like this).
+        Index("ix_records_match_terms", "gbf_targets", "subjects", postgresql_using="gin", postgresql_with=GIN_IN_PLACE,
+              postgresql_where=text(f"status = 'published' AND type IN {MATCHED_TYPES_SQL}")),
         Index("ix_records_type_status", "type", "status", postgresql_where=text(f"type IN {MATCHED_TYPES_SQL}")),
     )  # fmt: skip
 

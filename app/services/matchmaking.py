@@ -31,7 +31,7 @@ from app.auth.principal import Principal
 from app.errors import BadRequest
 from app.models.common import LANGS
 from app.models.matching import CooperationMatch
-from app.models.record import MATCHED_TYPES
+from app.models.record import MATCHED_TYPES_SQL
 from app.services import cooperation, events, opportunities, reference
 
 # --- the tunable part ----------------------------------------------------------------------------------------
@@ -137,7 +137,14 @@ _SQL = {
         SELECT id, party, type, title, summary, languages, gbf_targets, subjects, countries, {_COLS}
         FROM records c WHERE {{where}}""",
 }
-_ALIAS = {"opportunity": "o", "cooperation-request": "r", "offer": "r", "record": "c"}
+_ALIAS = {"opportunity": "o", "cooperation-request": "r", "offer": "r", "record": "c"}  # where the terms are
+_ID = {"opportunity": "o.id", "cooperation-request": "r.id", "offer": "o.id", "record": "c.id"}
+_FROM = {
+    "opportunity": "opportunities o",
+    "cooperation-request": "cooperation_requests r",
+    "offer": "cooperation_offers o JOIN cooperation_requests r ON r.id = o.request_id",
+    "record": "records c",
+}
 
 
 def _profile(kind: str, row: Any) -> Profile:
@@ -213,31 +220,45 @@ async def _vocab(conn: AsyncConnection) -> Vocab:
 # --- features ------------------------------------------------------------------------------------------------
 
 
-def _term_matches(
-    tree: reference.Hierarchy, mine: Sequence[str], theirs: Sequence[str]
-) -> list[tuple[str, str, float]]:
-    """(my term, their term, credit) for each of my terms, best match only: exact 1, else HIERARCHY_CREDIT per
-    level between a term and its broader or narrower one on the other side."""
-    out = []
-    their_set = set(theirs)
+@dataclass(slots=True)
+class TermIndex:
+    """A query's terms of one vocabulary, each with its broader terms (nearest first) and its narrower terms
+    (breadth first) and the credit a match through them is worth; built once per ranking, read per candidate."""
+
+    tree: reference.Hierarchy
+    entries: list[tuple[str, list[tuple[str, float]], list[tuple[str, float]]]]
+
+    @property
+    def count(self) -> int:
+        return len(self.entries)
+
+
+def _term_index(tree: reference.Hierarchy, mine: Sequence[str]) -> TermIndex:
+    entries = []
     for term in mine:
+        up = [(other, HIERARCHY_CREDIT**depth) for depth, other in enumerate(tree.ancestors(term), start=1)]
+        down = [(other, HIERARCHY_CREDIT ** _depth(tree, other, term)) for other in tree.descendants(term)[1:]]
+        entries.append((term, up, down))
+    return TermIndex(tree, entries)
+
+
+def _term_matches(index: TermIndex, theirs: Sequence[str]) -> list[tuple[str, str, float]]:
+    """(my term, their term, credit) for each of my terms, best match only: exact 1, else HIERARCHY_CREDIT per
+    level between a term and its broader or narrower one on the other side (the nearest of each; a tie goes to
+    the broader)."""
+    if not theirs:
+        return []
+    their_set = set(theirs)
+    out = []
+    for term, up, down in index.entries:
         if term in their_set:
             out.append((term, term, 1.0))
             continue
-        best: tuple[str, float] | None = None
-        for depth, other in enumerate(tree.ancestors(term), start=1):
-            if other in their_set:
-                best = (other, HIERARCHY_CREDIT**depth)
-                break
-        down = tree.descendants(term)[1:]
-        for other in down:
-            if other in their_set:
-                depth = _depth(tree, other, term)
-                credit = HIERARCHY_CREDIT**depth
-                if best is None or credit > best[1]:
-                    best = (other, credit)
-                break
-        if best:
+        best = next((m for m in up if m[0] in their_set), None)
+        below = next((m for m in down if m[0] in their_set), None)
+        if below is not None and (best is None or below[1] > best[1]):
+            best = below
+        if best is not None:
             out.append((term, best[0], best[1]))
     return out
 
@@ -306,9 +327,12 @@ def _recency(updated_at: datetime | None, now: datetime) -> float:
 
 
 @dataclass(slots=True)
-class TextContext:
-    """The query's words: lexemes with their idf over the candidate pool, and a readable word for each."""
+class RankContext:
+    """What one ranking compares every candidate with: the query's terms through the hierarchies, and its words
+    (lexemes with their idf over the candidate pool, and a readable word for each)."""
 
+    gbf: TermIndex
+    subjects: TermIndex
     lexemes: frozenset[str]
     idf: dict[str, float]
     words: dict[str, str]
@@ -316,57 +340,85 @@ class TextContext:
     default_idf: float  # the idf of a word of the candidate the query does not have (as rare as can be)
 
 
-def _text(ctx: TextContext, c: Profile) -> tuple[float, list[str]]:
+def _text(ctx: RankContext, c: Profile) -> tuple[float, frozenset[str]]:
+    """The idf-weighted cosine of the two sides' words (saturating at TEXT_SATURATION) and the shared lexemes."""
     if not ctx.lexemes or not c.lexemes or ctx.norm == 0:
-        return 0.0, []
+        return 0.0, frozenset()
     shared = ctx.lexemes & c.lexemes
     if not shared:
-        return 0.0, []
-    theirs = c.lexemes - DOMAIN_STOPWORDS
-    num = sum(ctx.idf.get(lx, 0.0) ** 2 for lx in shared)
-    den = ctx.norm * math.sqrt(sum(ctx.idf.get(lx, ctx.default_idf) ** 2 for lx in theirs) or 1.0)
+        return 0.0, shared
+    # The candidate's words are the shared ones (the query's idf) and the others (default_idf each); the query's
+    # words hold no domain stopword, so neither does `shared`.
+    num = sum(ctx.idf[lx] ** 2 for lx in shared)
+    others = len(c.lexemes) - len(c.lexemes & DOMAIN_STOPWORDS) - len(shared)
+    den = ctx.norm * math.sqrt(num + others * ctx.default_idf**2 or 1.0)
     sim = num / den if den else 0.0
+    return min(1.0, sim / TEXT_SATURATION), shared
+
+
+def _text_terms(ctx: RankContext, shared: frozenset[str]) -> list[str]:
+    """Up to MAX_TEXT_TERMS shared words, rarest first, as the query wrote them."""
     ranked = sorted(shared, key=lambda lx: (-ctx.idf.get(lx, 0.0), ctx.words.get(lx, lx)))
-    terms = list(dict.fromkeys(ctx.words.get(lx, lx) for lx in ranked))[:MAX_TEXT_TERMS]
-    return min(1.0, sim / TEXT_SATURATION), terms
+    return list(dict.fromkeys(ctx.words.get(lx, lx) for lx in ranked))[:MAX_TEXT_TERMS]
 
 
-def score_pair(vocab: Vocab, ctx: TextContext, q: Profile, c: Profile, now: datetime) -> dict[str, Any] | None:
-    """The match of candidate `c` for query `q`: score and reasons, or None when it is no match at all."""
+@dataclass(slots=True)
+class Scored:
+    """A candidate's score, features and what its reasons will name (built for the returned matches only)."""
+
+    c: Profile
+    score: float
+    features: dict[str, float]
+    gbf: list[tuple[str, str, float]]
+    subjects: list[tuple[str, str, float]]
+    assistance_types: list[str]
+    shared_lexemes: frozenset[str]
+    geo_reasons: list[dict[str, Any]]
+    languages: list[str]
+
+
+def score(vocab: Vocab, ctx: RankContext, q: Profile, c: Profile, now: datetime) -> Scored | None:
+    """The score of candidate `c` for query `q`, or None when it is no match at all."""
     geo = _geo(vocab, q, c)
     if geo is None:
         return None
-    features: dict[str, float] = {}
-    reasons: list[dict[str, Any]] = []
-    gbf = _term_matches(vocab.gbf, q.gbf_targets, c.gbf_targets)
-    features["gbf_target"] = _set_score(sum(m[2] for m in gbf), len(q.gbf_targets), len(c.gbf_targets))
-    reasons += _term_reasons("gbf_target", vocab.gbf, gbf)
-    subj = _term_matches(vocab.subjects, q.subjects, c.subjects)
-    features["subject"] = _set_score(sum(m[2] for m in subj), len(q.subjects), len(c.subjects))
-    reasons += _term_reasons("subject", vocab.subjects, subj)
-    shared_types = [t for t in q.assistance_types if t in set(c.assistance_types)]
-    features["assistance_type"] = _set_score(len(shared_types), len(q.assistance_types), len(c.assistance_types))
-    reasons += [{"kind": "assistance_type", "term": t} for t in shared_types]
-    text_score, words = _text(ctx, c)
-    features["text"] = text_score
-    if words:
-        reasons.append({"kind": "text", "terms": words})
-    if not reasons:  # nothing in common but place, language or age: no match
+    gbf = _term_matches(ctx.gbf, c.gbf_targets)
+    subj = _term_matches(ctx.subjects, c.subjects)
+    shared_types = [t for t in q.assistance_types if t in c.assistance_types] if c.assistance_types else []
+    text_score, shared_lexemes = _text(ctx, c)
+    if not (gbf or subj or shared_types or shared_lexemes):  # nothing in common but place, language or age
         return None
-    features["region"], geo_reasons = geo
-    reasons += geo_reasons
     langs = sorted(q.languages & c.languages, key=LANGS.index)
-    features["language"] = 1.0 if langs else 0.0
-    if langs:
-        reasons.append({"kind": "language", "terms": langs})
-    features["recency"] = _recency(c.updated_at, now)
+    features = {
+        "gbf_target": _set_score(sum(m[2] for m in gbf), ctx.gbf.count, len(c.gbf_targets)),
+        "subject": _set_score(sum(m[2] for m in subj), ctx.subjects.count, len(c.subjects)),
+        "assistance_type": _set_score(len(shared_types), len(q.assistance_types), len(c.assistance_types)),
+        "text": text_score,
+        "region": geo[0],
+        "language": 1.0 if langs else 0.0,
+        "recency": _recency(c.updated_at, now),
+    }
     total = sum(WEIGHTS.values())
-    score = KIND_FACTOR[c.kind] * sum(WEIGHTS[k] * v for k, v in features.items()) / total
-    if score < MIN_SCORE:
+    value = KIND_FACTOR[c.kind] * sum(WEIGHTS[k] * v for k, v in features.items()) / total
+    if value < MIN_SCORE:
         return None
-    return {"kind": c.kind, "id": c.id, "type": c.type, "party": c.party, "title": c.title,
-            "score": round(min(1.0, max(0.0, score)), 4), "reasons": reasons,
-            "features": {k: round(v, 4) for k, v in features.items()}, "detail": c.detail}  # fmt: skip
+    return Scored(c, round(min(1.0, max(0.0, value)), 4), features, gbf, subj, shared_types, shared_lexemes, geo[1],
+                  langs)  # fmt: skip
+
+
+def _match(vocab: Vocab, ctx: RankContext, s: Scored) -> dict[str, Any]:
+    """A scored candidate as the API shows it: score, reasons (each naming what both sides share), features."""
+    reasons = _term_reasons("gbf_target", vocab.gbf, s.gbf) + _term_reasons("subject", vocab.subjects, s.subjects)
+    reasons += [{"kind": "assistance_type", "term": t} for t in s.assistance_types]
+    if s.shared_lexemes:
+        reasons.append({"kind": "text", "terms": _text_terms(ctx, s.shared_lexemes)})
+    reasons += s.geo_reasons
+    if s.languages:
+        reasons.append({"kind": "language", "terms": s.languages})
+    c = s.c
+    return {"kind": c.kind, "id": c.id, "type": c.type, "party": c.party, "title": c.title, "score": s.score,
+            "reasons": reasons, "features": {k: round(v, 4) for k, v in s.features.items()},
+            "detail": c.detail}  # fmt: skip
 
 
 # --- retrieval -----------------------------------------------------------------------------------------------
@@ -402,8 +454,8 @@ def _live_where(kind: str, q: Profile, vocab: Vocab, params: dict[str, Any]) -> 
             " AND o.provider_party IS DISTINCT FROM :party"
         )
     if kind == "record":
-        params["types"] = list(MATCHED_TYPES)
-        return "c.status = 'published' AND c.type = ANY(CAST(:types AS text[]))"
+        # Written as the partial index ix_records_match_terms' predicate, so the planner can use it.
+        return f"c.status = 'published' AND c.type IN {MATCHED_TYPES_SQL}"
     # cooperation requests: past matched ones for a request, open ones for an opportunity
     if q.kind == "opportunity":
         cond = (
@@ -442,8 +494,10 @@ async def _common_lexemes(conn: AsyncConnection) -> dict[str, frozenset[str]]:
 
 async def _retrieve(conn: AsyncConnection, kind: str, q: Profile, vocab: Vocab, lexemes: list[str],
                     today: date) -> list[Profile]:  # fmt: skip
-    """Two capped lists in one round trip: live candidates sharing a term (most kinds of terms shared first,
-    then newest), and live candidates sharing the query's distinctive words (by ts_rank, through the GIN index)."""
+    """One round trip: the ids of two capped lists, live candidates sharing a term (most kinds of terms shared
+    first, then newest; GIN `&&` on the term arrays) and live candidates sharing the query's distinctive words
+    (by ts_rank; GIN on `match_tsv`), then the full rows of those ids only (by primary key), so the wide columns
+    and text vectors are read for a few dozen rows, not for every row that shares a term."""
     a = _ALIAS[kind]
     params: dict[str, Any] = {"self": q.id, "party": q.party, "today": today, "n": CANDIDATES_PER_KIND,
                               "nt": TEXT_CANDIDATES_PER_KIND}  # fmt: skip
@@ -455,20 +509,21 @@ async def _retrieve(conn: AsyncConnection, kind: str, q: Profile, vocab: Vocab, 
     if kind != "record":
         shared += f" + ({a}.assistance_types && CAST(:aq AS text[]))::int"
     terms = f"{a}.gbf_targets && CAST(:gq AS text[]) OR {a}.subjects && CAST(:sq AS text[])"
-    order = f" ORDER BY {shared} DESC, {updated} DESC LIMIT :n"
-    parts = [_SQL[kind].format(where=f"({live}) AND ({terms})") + order]
+    key, source = _ID[kind], _FROM[kind]
+    picks = [f"(SELECT {key} FROM {source} WHERE ({live}) AND ({terms}) ORDER BY {shared} DESC, {updated} DESC,"
+             f" {key} LIMIT :n)"]  # fmt: skip
     common = (await _common_lexemes(conn)).get(_TABLE[kind], frozenset())
     distinctive = [lx for lx in lexemes if lx not in common][:MAX_QUERY_LEXEMES]
     if distinctive:
         params["tsq"] = _tsquery(distinctive)
         tsv = "o.match_tsv" if kind == "offer" else f"{a}.match_tsv"  # an offer: its own words
-        parts.append(_SQL[kind].format(where=f"({live}) AND {tsv} @@ CAST(:tsq AS tsquery)")
-                     + f" ORDER BY ts_rank({tsv}, CAST(:tsq AS tsquery), 1) DESC LIMIT :nt")  # fmt: skip
-    sql = " UNION ALL ".join(f"({p})" for p in parts)
-    rows: dict[uuid.UUID, Any] = {}
-    for r in await conn.execute(text(sql), params):  # a candidate in both lists counts once
-        rows.setdefault(r.id, r)
-    return [_profile(kind, r) for r in rows.values()]
+        rank = f"ts_rank({tsv}, CAST(:tsq AS tsquery), 1)"
+        picks.append(f"(SELECT {key} FROM {source} WHERE ({live}) AND {tsv} @@ CAST(:tsq AS tsquery)"
+                     f" ORDER BY {rank} DESC, {updated} DESC, {key} LIMIT :nt)")  # fmt: skip
+    # ARRAY(...) is computed once (an InitPlan), then the rows come by primary key; a candidate in both lists
+    # counts once.
+    sql = _SQL[kind].format(where=f"{key} = ANY(ARRAY({' UNION '.join(picks)}))")
+    return [_profile(kind, r) for r in await conn.execute(text(sql), params)]
 
 
 async def _words(conn: AsyncConnection, q_texts: dict[str, str]) -> dict[str, str]:
@@ -505,7 +560,7 @@ def _texts(*values: dict[str, str] | None) -> dict[str, str]:
     return {lang: " ".join(ts) for lang, ts in out.items()}
 
 
-def _text_context(q: Profile, pool: list[Profile], words: dict[str, str]) -> TextContext:
+def _context(vocab: Vocab, q: Profile, pool: list[Profile], words: dict[str, str]) -> RankContext:
     lexemes = frozenset(q.lexemes - DOMAIN_STOPWORDS)
     n = len(pool)
     df: dict[str, int] = {}
@@ -514,7 +569,8 @@ def _text_context(q: Profile, pool: list[Profile], words: dict[str, str]) -> Tex
             df[lx] = df.get(lx, 0) + 1
     idf = {lx: math.log((n + 1) / (df.get(lx, 0) + 0.5)) + 1.0 for lx in lexemes}
     norm = math.sqrt(sum(v * v for v in idf.values()))
-    return TextContext(lexemes, idf, words, norm, math.log((n + 1) / 0.5) + 1.0)
+    return RankContext(_term_index(vocab.gbf, q.gbf_targets), _term_index(vocab.subjects, q.subjects), lexemes, idf,
+                       words, norm, math.log((n + 1) / 0.5) + 1.0)  # fmt: skip
 
 
 def _check_limit(limit: int, kinds: Sequence[str] | None) -> None:
@@ -537,10 +593,10 @@ async def _rank(conn: AsyncConnection, q: Profile, q_texts: dict[str, str], kind
     for kind in kinds:
         pool += await _retrieve(conn, kind, q, vocab, q_lexemes, now.date())
     words = await _words(conn, q_texts) if pool else {}
-    ctx = _text_context(q, pool, words)
-    matches = [m for c in pool if (m := score_pair(vocab, ctx, q, c, now)) is not None]
-    matches.sort(key=lambda m: (-m["score"], str(m["id"])))
-    return matches[:limit]
+    ctx = _context(vocab, q, pool, words)
+    scored = [s for c in pool if (s := score(vocab, ctx, q, c, now)) is not None]
+    scored.sort(key=lambda s: (-s.score, str(s.c.id)))
+    return [_match(vocab, ctx, s) for s in scored[:limit]]
 
 
 # --- entry points --------------------------------------------------------------------------------------------
