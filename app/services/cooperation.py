@@ -134,6 +134,13 @@ async def get_request(conn: Any, principal: Principal, request_id: uuid.UUID, *,
     return request
 
 
+async def check_visible(conn: Any, principal: Principal, request_id: uuid.UUID) -> None:
+    """NotFound unless the caller may see the request (one primary-key probe, no offers read)."""
+    found = await conn.execute(select(CR.c.id).where(CR.c.id == request_id, visibility(principal)))
+    if found.first() is None:
+        raise NotFound(f"no cooperation request {request_id}")
+
+
 async def requests_for_parties(
     conn: AsyncConnection, principal: Principal, parties: list[str]
 ) -> list[list[dict[str, Any]]]:
@@ -167,9 +174,7 @@ async def list_offers(
     """A keyset page of one request's offers, oldest first."""
     paging.check_limit(limit)
     stmt = paging.apply(select(*OFFER_COLUMNS).where(CO.c.request_id == request_id), OFFER_SORT, cursor, limit)
-    exists = await conn.execute(select(CR.c.id).where(CR.c.id == request_id, visibility(principal)))
-    if exists.first() is None:
-        raise NotFound(f"no cooperation request {request_id}")
+    await check_visible(conn, principal, request_id)
     rows, next_cursor = paging.page((await conn.execute(stmt)).all(), OFFER_SORT, limit,
                                     lambda r: (r.created_at, r.id))  # fmt: skip
     return [to_public(r) for r in rows], next_cursor

@@ -306,11 +306,15 @@ def _geo(vocab: Vocab, q: Profile, c: Profile) -> tuple[float, list[dict[str, An
         if best is None:
             return None
         return best[0], [{"kind": "region", "term": best[1], "label": vocab.regions.label(best[1]), "country": country}]
-    shared = [x for x in dict.fromkeys(q.countries) if x in set(c.countries)]
-    if shared:
-        return GEO_CREDIT["country"], [{"kind": "country", "term": shared[0]}]
-    for mine in dict.fromkeys(q.countries):
-        their_areas = {r: x for x in c.countries for r in vocab.areas_of.get(x, ())}
+    if not c.countries:
+        return 0.0, []
+    places = dict.fromkeys(q.countries)
+    theirs = set(c.countries)
+    shared = next((x for x in places if x in theirs), None)
+    if shared is not None:
+        return GEO_CREDIT["country"], [{"kind": "country", "term": shared}]
+    their_areas = {r: x for x in c.countries for r in vocab.areas_of.get(x, ())}
+    for mine in places:
         for region in vocab.areas_of.get(mine, ()):
             if region in their_areas:
                 credit = GEO_CREDIT.get(vocab.level(region), GEO_CREDIT["region"])
@@ -606,9 +610,10 @@ OPPORTUNITY_KINDS = ("cooperation-request",)  # candidates for an opportunity: o
 
 
 async def _request_profile(conn: AsyncConnection, principal: Principal, request_id: uuid.UUID) -> tuple[Profile, dict]:
-    request = await cooperation.get_request(conn, principal, request_id)  # visibility (and the 404) live there
+    await cooperation.check_visible(conn, principal, request_id)  # visibility (and the 404) live there
     row = (await conn.execute(text(_SQL["cooperation-request"].format(where="r.id = :id")), {"id": request_id})).one()
-    return _profile("cooperation-request", row), _texts(request["title"], request["problem"], request["objectives"])
+    m = row._mapping
+    return _profile("cooperation-request", row), _texts(m["title"], m["problem"], m["objectives"])
 
 
 async def _opportunity_profile(conn: AsyncConnection, principal: Principal, opportunity_id: uuid.UUID
