@@ -24,7 +24,7 @@ from app.models.common import (
     jsonb,
     text_array,
 )
-from app.models.derive import check_in, values
+from app.models.derive import check_in, term_cap, values
 
 RequestStatus = Literal["open", "in-discussion", "matched", "closed"]
 OfferStatus = Literal["proposed", "accepted", "declined"]
@@ -98,9 +98,9 @@ class RequestCreate(BaseModel):
     title: LString
     problem: LString | None = None
     objectives: LString | None = None
-    assistance_types: list[Term] = PField(default_factory=list, max_length=20)
-    subjects: list[Term] = PField(default_factory=list, max_length=100)
-    gbf_targets: list[Term] = PField(default_factory=list, max_length=23)
+    assistance_types: list[Term] = PField(default_factory=list, max_length=term_cap("assistance-types"))
+    subjects: list[Term] = PField(default_factory=list, max_length=term_cap("cbd-subjects"))
+    gbf_targets: list[Term] = PField(default_factory=list, max_length=term_cap("gbf-targets"))
     countries: list[Term] = PField(default_factory=list, max_length=300)
     start_date: BoundedDate | None = None
     end_date: BoundedDate | None = None
@@ -119,9 +119,9 @@ class RequestUpdate(BaseModel):
     title: LString | None = None
     problem: LString | None = None
     objectives: LString | None = None
-    assistance_types: list[Term] | None = PField(default=None, max_length=20)
-    subjects: list[Term] | None = PField(default=None, max_length=100)
-    gbf_targets: list[Term] | None = PField(default=None, max_length=23)
+    assistance_types: list[Term] | None = PField(default=None, max_length=term_cap("assistance-types"))
+    subjects: list[Term] | None = PField(default=None, max_length=term_cap("cbd-subjects"))
+    gbf_targets: list[Term] | None = PField(default=None, max_length=term_cap("gbf-targets"))
     countries: list[Term] | None = PField(default=None, max_length=300)
     start_date: BoundedDate | None = None
     end_date: BoundedDate | None = None

@@ -24,7 +24,7 @@ from app.models.common import (
     jsonb,
     text_array,
 )
-from app.models.derive import check_in, values
+from app.models.derive import check_in, term_cap, values
 
 OpportunityStatus = Literal["open", "closed"]
 OPPORTUNITY_STATUSES: tuple[str, ...] = values(OpportunityStatus)
@@ -76,14 +76,16 @@ class OpportunityCreate(BaseModel):
     provider_organization: SafeStr | None = PField(default=None, min_length=1, max_length=500)
     title: LString
     description: LString | None = None
-    assistance_types: list[Term] = PField(default_factory=list, max_length=20)
-    subjects: list[Term] = PField(default_factory=list, max_length=100)
-    gbf_targets: list[Term] = PField(default_factory=list, max_length=27)
+    assistance_types: list[Term] = PField(default_factory=list, max_length=term_cap("assistance-types"))
+    subjects: list[Term] = PField(default_factory=list, max_length=term_cap("cbd-subjects"))
+    gbf_targets: list[Term] = PField(default_factory=list, max_length=term_cap("gbf-targets"))
     eligible_countries: list[CountryCode] = PField(
         default_factory=list, max_length=300, description="ISO 3166-1 alpha-2 codes; empty (and no regions): any"
     )
     eligible_regions: list[Term] = PField(
-        default_factory=list, max_length=50, description="Codes of the `regions` vocabulary (UN M49 areas, SIDS, ...)"
+        default_factory=list,
+        max_length=term_cap("regions"),
+        description="Codes of the `regions` vocabulary (UN M49 areas, SIDS, ...)",
     )
     application_deadline: BoundedDate | None = None
     url: HttpUrl | None = None
@@ -96,11 +98,11 @@ class OpportunityUpdate(BaseModel):
     provider_organization: SafeStr | None = PField(default=None, min_length=1, max_length=500)
     title: LString | None = None
     description: LString | None = None
-    assistance_types: list[Term] | None = PField(default=None, max_length=20)
-    subjects: list[Term] | None = PField(default=None, max_length=100)
-    gbf_targets: list[Term] | None = PField(default=None, max_length=27)
+    assistance_types: list[Term] | None = PField(default=None, max_length=term_cap("assistance-types"))
+    subjects: list[Term] | None = PField(default=None, max_length=term_cap("cbd-subjects"))
+    gbf_targets: list[Term] | None = PField(default=None, max_length=term_cap("gbf-targets"))
     eligible_countries: list[CountryCode] | None = PField(default=None, max_length=300)
-    eligible_regions: list[Term] | None = PField(default=None, max_length=50)
+    eligible_regions: list[Term] | None = PField(default=None, max_length=term_cap("regions"))
     application_deadline: BoundedDate | None = None
     url: HttpUrl | None = None
     contact: Contact | None = None

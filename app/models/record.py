@@ -27,7 +27,7 @@ from app.models.common import (
     text_array,
     ts_col,
 )
-from app.models.derive import check_in, values
+from app.models.derive import check_in, term_cap, values
 
 RecordType = Literal[
     "resource", "news", "event", "case-study", "project",
@@ -165,9 +165,9 @@ class RecordContentIn(BaseModel):
     languages: list[Lang] = PField(default_factory=list, max_length=6)
     links: list[Link] = PField(default_factory=list, max_length=100)
     keywords: list[Keyword] = PField(default_factory=list, max_length=100)
-    subjects: list[Term] = PField(default_factory=list, max_length=100)
-    gbf_targets: list[Term] = PField(default_factory=list, max_length=23)
-    aichi_targets: list[Term] = PField(default_factory=list, max_length=20)
+    subjects: list[Term] = PField(default_factory=list, max_length=term_cap("cbd-subjects"))
+    gbf_targets: list[Term] = PField(default_factory=list, max_length=term_cap("gbf-targets"))
+    aichi_targets: list[Term] = PField(default_factory=list, max_length=term_cap("aichi-targets"))
     countries: list[Term] = PField(default_factory=list, max_length=300)
     publication_date: BoundedDate | None = None
 
@@ -195,9 +195,9 @@ class RecordUpdate(BaseModel):
     languages: list[Lang] | None = PField(default=None, max_length=6)
     links: list[Link] | None = PField(default=None, max_length=100)
     keywords: list[Keyword] | None = PField(default=None, max_length=100)
-    subjects: list[Term] | None = PField(default=None, max_length=100)
-    gbf_targets: list[Term] | None = PField(default=None, max_length=23)
-    aichi_targets: list[Term] | None = PField(default=None, max_length=20)
+    subjects: list[Term] | None = PField(default=None, max_length=term_cap("cbd-subjects"))
+    gbf_targets: list[Term] | None = PField(default=None, max_length=term_cap("gbf-targets"))
+    aichi_targets: list[Term] | None = PField(default=None, max_length=term_cap("aichi-targets"))
     countries: list[Term] | None = PField(default=None, max_length=300)
     publication_date: BoundedDate | None = None
     external_id: SafeStr | None = PField(default=None, min_length=1, max_length=200)
