@@ -9,6 +9,7 @@ the request (`updated_at`, change feed, search reindex).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -134,10 +135,17 @@ async def get_request(conn: Any, principal: Principal, request_id: uuid.UUID, *,
     return request
 
 
+async def visible_ids(conn: Any, principal: Principal, request_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these requests the caller may see (primary-key probes, no offers read)."""
+    if not request_ids:
+        return set()
+    found = await conn.execute(select(CR.c.id).where(CR.c.id.in_(set(request_ids)), visibility(principal)))
+    return set(found.scalars())
+
+
 async def check_visible(conn: Any, principal: Principal, request_id: uuid.UUID) -> None:
-    """NotFound unless the caller may see the request (one primary-key probe, no offers read)."""
-    found = await conn.execute(select(CR.c.id).where(CR.c.id == request_id, visibility(principal)))
-    if found.first() is None:
+    """NotFound unless the caller may see the request."""
+    if not await visible_ids(conn, principal, [request_id]):
         raise NotFound(f"no cooperation request {request_id}")
 
 

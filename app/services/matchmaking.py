@@ -28,7 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
-from app.errors import BadRequest
+from app.errors import BadRequest, NotFound
 from app.models.common import LANGS
 from app.models.matching import CooperationMatch
 from app.models.record import MATCHED_TYPES_SQL
@@ -79,6 +79,7 @@ DOMAIN_STOPWORDS = frozenset({
 
 LIMIT_MAX = 50
 DEFAULT_LIMIT = 10
+BATCH_MAX = 25  # requests ranked in one call (a GraphQL list asking each for its matches)
 KINDS: tuple[str, ...] = ("opportunity", "offer", "record", "cooperation-request")
 OPEN_REQUEST_STATUSES = ("open", "in-discussion")
 
@@ -496,12 +497,13 @@ async def _common_lexemes(conn: AsyncConnection) -> dict[str, frozenset[str]]:
     return found
 
 
-async def _retrieve(conn: AsyncConnection, kind: str, q: Profile, vocab: Vocab, lexemes: list[str],
-                    today: date) -> list[Profile]:  # fmt: skip
-    """One round trip: the ids of two capped lists, live candidates sharing a term (most kinds of terms shared
-    first, then newest; GIN `&&` on the term arrays) and live candidates sharing the query's distinctive words
-    (by ts_rank; GIN on `match_tsv`), then the full rows of those ids only (by primary key), so the wide columns
-    and text vectors are read for a few dozen rows, not for every row that shares a term."""
+def _candidates(kind: str, q: Profile, vocab: Vocab, lexemes: list[str], common: frozenset[str], today: date,
+                n: int) -> tuple[str, dict[str, Any]]:  # fmt: skip
+    """Query `n`'s candidates of one kind, as SQL with its own parameters (suffixed `_n`): the ids of two capped
+    lists, live candidates sharing a term (most kinds of terms shared first, then newest; GIN `&&` on the term
+    arrays) and live candidates sharing the query's distinctive words (by ts_rank; GIN on `match_tsv`), then the
+    full rows of those ids only (by primary key), so the wide columns and text vectors are read for a few dozen
+    rows, not for every row that shares a term."""
     a = _ALIAS[kind]
     params: dict[str, Any] = {"self": q.id, "party": q.party, "today": today, "n": CANDIDATES_PER_KIND,
                               "nt": TEXT_CANDIDATES_PER_KIND}  # fmt: skip
@@ -516,7 +518,6 @@ async def _retrieve(conn: AsyncConnection, kind: str, q: Profile, vocab: Vocab, 
     key, source = _ID[kind], _FROM[kind]
     picks = [f"(SELECT {key} FROM {source} WHERE ({live}) AND ({terms}) ORDER BY {shared} DESC, {updated} DESC,"
              f" {key} LIMIT :n)"]  # fmt: skip
-    common = (await _common_lexemes(conn)).get(_TABLE[kind], frozenset())
     distinctive = [lx for lx in lexemes if lx not in common][:MAX_QUERY_LEXEMES]
     if distinctive:
         params["tsq"] = _tsquery(distinctive)
@@ -526,33 +527,55 @@ async def _retrieve(conn: AsyncConnection, kind: str, q: Profile, vocab: Vocab, 
                      f" ORDER BY {rank} DESC, {updated} DESC, {key} LIMIT :nt)")  # fmt: skip
     # ARRAY(...) is computed once (an InitPlan), then the rows come by primary key; a candidate in both lists
     # counts once.
-    sql = _SQL[kind].format(where=f"{key} = ANY(ARRAY({' UNION '.join(picks)}))")
-    return [_profile(kind, r) for r in await conn.execute(text(sql), params)]
+    where = _PARAM.sub(rf":\1_{n}", f"{key} = ANY(ARRAY({' UNION '.join(picks)}))")
+    sql = f"SELECT {n} AS query, x.* FROM ({_SQL[kind].format(where=where)}) AS x"
+    return sql, {f"{k}_{n}": v for k, v in params.items()}
 
 
-async def _words(conn: AsyncConnection, q_texts: dict[str, str]) -> dict[str, str]:
-    """lexeme -> the first word of the query's text that stems to it (what a text reason shows)."""
-    words: list[tuple[str, str]] = []
-    for lang, value in q_texts.items():
-        for w in dict.fromkeys(re.findall(r"\w{3,}", value.lower())):
-            words.append((lang, w))
+_PARAM = re.compile(r"(?<![:\w]):(\w+)")
+
+
+async def _retrieve(conn: AsyncConnection, kind: str, queries: Sequence[tuple[Profile, list[str]]], vocab: Vocab,
+                    today: date) -> list[list[Profile]]:  # fmt: skip
+    """Each query's candidates of one kind (query, its retrieval lexemes), in one round trip for all queries."""
+    common = (await _common_lexemes(conn)).get(_TABLE[kind], frozenset())
+    parts, params = [], {}
+    for n, (q, lexemes) in enumerate(queries):
+        sql, p = _candidates(kind, q, vocab, lexemes, common, today, n)
+        parts.append(sql)
+        params.update(p)
+    pools: list[list[Profile]] = [[] for _ in queries]
+    for r in await conn.execute(text(" UNION ALL ".join(parts)), params):
+        pools[r.query].append(_profile(kind, r))
+    return pools
+
+
+async def _words(conn: AsyncConnection, texts: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    """For each query's text: lexeme -> the first word of it that stems to that lexeme (what a text reason
+    shows); one statement for any number of queries."""
+    words: list[tuple[int, str, str]] = []
+    for n, q_texts in enumerate(texts):
+        for lang, value in q_texts.items():
+            for w in dict.fromkeys(re.findall(r"\w{3,}", value.lower())):
+                words.append((n, lang, w))
+    out: list[dict[str, str]] = [{} for _ in texts]
     if not words:
-        return {}
+        return out
     cfg = {"en": "english", "fr": "french", "es": "spanish", "ru": "russian", "ar": "arabic", "zh": "simple"}
     sql = text("""
-        SELECT w.word, lx
-        FROM unnest(CAST(:langs AS text[]), CAST(:words AS text[])) WITH ORDINALITY AS w(lang, word, i),
+        SELECT w.q, w.word, lx
+        FROM unnest(CAST(:qs AS int[]), CAST(:langs AS text[]), CAST(:words AS text[])) WITH ORDINALITY
+               AS w(q, lang, word, i),
              LATERAL unnest(tsvector_to_array(to_tsvector(CAST(CAST(:cfgs AS jsonb) ->> w.lang AS regconfig),
                                                           public.chm_unaccent(w.word)))) AS lx
         ORDER BY w.i
     """)
     import orjson
 
-    rows = await conn.execute(sql, {"langs": [lang for lang, _ in words], "words": [w for _, w in words],
-                                    "cfgs": orjson.dumps(cfg).decode()})  # fmt: skip
-    out: dict[str, str] = {}
-    for word, lx in rows:
-        out.setdefault(lx, word)
+    rows = await conn.execute(sql, {"qs": [n for n, _, _ in words], "langs": [lang for _, lang, _ in words],
+                                    "words": [w for _, _, w in words], "cfgs": orjson.dumps(cfg).decode()})  # fmt: skip
+    for n, word, lx in rows:
+        out[n].setdefault(lx, word)
     return out
 
 
@@ -587,20 +610,28 @@ def _check_limit(limit: int, kinds: Sequence[str] | None) -> None:
                              "msg": f"must be one of {', '.join(KINDS)}"}])  # fmt: skip
 
 
-async def _rank(conn: AsyncConnection, q: Profile, q_texts: dict[str, str], kinds: Sequence[str], limit: int,
-                now: datetime | None = None) -> list[dict[str, Any]]:  # fmt: skip
+async def _rank(conn: AsyncConnection, queries: Sequence[tuple[Profile, dict[str, str]]], kinds: Sequence[str],
+                limit: int, now: datetime | None = None) -> list[list[dict[str, Any]]]:  # fmt: skip
+    """Rank candidates of `kinds` for each (query, its texts): one statement per kind and one for the words,
+    whatever the number of queries, then scoring in Python."""
     now = now or datetime.now(UTC)
     vocab = await _vocab(conn)
     # Longer words first: they tend to be the specific ones ("mangrove" before "area").
-    q_lexemes = sorted(q.lexemes - DOMAIN_STOPWORDS, key=lambda lx: (-len(lx), lx))[:MAX_QUERY_LEXEMES]
-    pool: list[Profile] = []
+    retrieval = [(q, sorted(q.lexemes - DOMAIN_STOPWORDS, key=lambda lx: (-len(lx), lx))[:MAX_QUERY_LEXEMES])
+                 for q, _ in queries]  # fmt: skip
+    pools: list[list[Profile]] = [[] for _ in queries]
     for kind in kinds:
-        pool += await _retrieve(conn, kind, q, vocab, q_lexemes, now.date())
-    words = await _words(conn, q_texts) if pool else {}
-    ctx = _context(vocab, q, pool, words)
-    scored = [s for c in pool if (s := score(vocab, ctx, q, c, now)) is not None]
-    scored.sort(key=lambda s: (-s.score, str(s.c.id)))
-    return [_match(vocab, ctx, s) for s in scored[:limit]]
+        for pool, found in zip(pools, await _retrieve(conn, kind, retrieval, vocab, now.date()), strict=True):
+            pool += found
+    with_pool = [n for n, pool in enumerate(pools) if pool]
+    words = dict(zip(with_pool, await _words(conn, [queries[n][1] for n in with_pool]), strict=True))
+    out = []
+    for n, ((q, _), pool) in enumerate(zip(queries, pools, strict=True)):
+        ctx = _context(vocab, q, pool, words.get(n, {}))
+        scored = [s for c in pool if (s := score(vocab, ctx, q, c, now)) is not None]
+        scored.sort(key=lambda s: (-s.score, str(s.c.id)))
+        out.append([_match(vocab, ctx, s) for s in scored[:limit]])
+    return out
 
 
 # --- entry points --------------------------------------------------------------------------------------------
@@ -609,11 +640,18 @@ REQUEST_KINDS = KINDS  # candidates for a request
 OPPORTUNITY_KINDS = ("cooperation-request",)  # candidates for an opportunity: open requests
 
 
-async def _request_profile(conn: AsyncConnection, principal: Principal, request_id: uuid.UUID) -> tuple[Profile, dict]:
-    await cooperation.check_visible(conn, principal, request_id)  # visibility (and the 404) live there
-    row = (await conn.execute(text(_SQL["cooperation-request"].format(where="r.id = :id")), {"id": request_id})).one()
-    m = row._mapping
-    return _profile("cooperation-request", row), _texts(m["title"], m["problem"], m["objectives"])
+async def _request_profiles(conn: AsyncConnection, principal: Principal, request_ids: Sequence[uuid.UUID]
+                           ) -> dict[uuid.UUID, tuple[Profile, dict]]:  # fmt: skip
+    """The profiles and texts of the requests the caller may see, by id."""
+    visible = await cooperation.visible_ids(conn, principal, request_ids)  # visibility lives there
+    if not visible:
+        return {}
+    sql = text(_SQL["cooperation-request"].format(where="r.id = ANY(CAST(:ids AS uuid[]))"))
+    out = {}
+    for row in await conn.execute(sql, {"ids": list(visible)}):
+        m = row._mapping
+        out[m["id"]] = _profile("cooperation-request", row), _texts(m["title"], m["problem"], m["objectives"])
+    return out
 
 
 async def _opportunity_profile(conn: AsyncConnection, principal: Principal, opportunity_id: uuid.UUID
@@ -630,8 +668,30 @@ async def matches_for_request(
     """Who can help with a request: opportunities, offers on similar requests, experts, organizations and projects,
     and similar past requests that were matched; best first."""
     _check_limit(limit, kinds)
-    q, texts = await _request_profile(conn, principal, request_id)
-    return await _rank(conn, q, texts, [k for k in REQUEST_KINDS if not kinds or k in kinds], limit)
+    found = await _request_profiles(conn, principal, [request_id])
+    if request_id not in found:
+        raise NotFound(f"no cooperation request {request_id}")
+    (ranked,) = await _rank(conn, [found[request_id]], [k for k in REQUEST_KINDS if not kinds or k in kinds], limit)
+    return ranked
+
+
+async def matches_for_requests(
+    conn: AsyncConnection, principal: Principal, request_ids: Sequence[uuid.UUID], *, limit: int = DEFAULT_LIMIT,
+    kinds: Sequence[str] | None = None,
+) -> list[list[dict[str, Any]]]:  # fmt: skip
+    """`matches_for_request` for up to BATCH_MAX requests at once (a GraphQL list), in as many statements as for
+    one; a request the caller cannot see has none."""
+    _check_limit(limit, kinds)
+    if len(request_ids) > BATCH_MAX:
+        raise BadRequest(f"matches are ranked for at most {BATCH_MAX} requests per query ({len(request_ids)} asked); "
+                         f"ask for fewer requests (first: {BATCH_MAX})",
+                         errors=[{"loc": ["matches"], "type": "value_error",
+                                  "msg": f"at most {BATCH_MAX} requests per query"}])  # fmt: skip
+    found = await _request_profiles(conn, principal, request_ids)
+    ids = [i for i in dict.fromkeys(request_ids) if i in found]
+    wanted = [k for k in REQUEST_KINDS if not kinds or k in kinds]
+    ranked = dict(zip(ids, await _rank(conn, [found[i] for i in ids], wanted, limit) if ids else [], strict=True))
+    return [ranked.get(i, []) for i in request_ids]
 
 
 async def matches_for_opportunity(
@@ -640,7 +700,8 @@ async def matches_for_opportunity(
     """The open, unexpired, eligible requests an opportunity can serve; best first."""
     _check_limit(limit, None)
     q, texts = await _opportunity_profile(conn, principal, opportunity_id)
-    return await _rank(conn, q, texts, OPPORTUNITY_KINDS, limit)
+    (ranked,) = await _rank(conn, [(q, texts)], OPPORTUNITY_KINDS, limit)
+    return ranked
 
 
 def settings() -> dict[str, Any]:
