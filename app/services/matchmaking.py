@@ -138,6 +138,29 @@ _SQL = {
         SELECT id, party, type, title, summary, languages, gbf_targets, subjects, countries, {_COLS}
         FROM records c WHERE {{where}}""",
 }
+# One row shape for every kind (what each kind's statement above selects, the rest NULL), so the candidates of
+# all kinds come in one statement.
+_SHAPE: dict[str, str] = {
+    "id": "uuid", "party": "text", "type": "text", "title": "jsonb", "description": "jsonb", "problem": "jsonb",
+    "objectives": "jsonb", "summary": "jsonb", "languages": "text[]", "gbf_targets": "text[]", "subjects": "text[]",
+    "assistance_types": "text[]", "countries": "text[]", "eligible_countries": "text[]",
+    "eligible_regions": "text[]", "provider_organization": "text", "application_deadline": "date", "status": "text",
+    "providers": "text[]", "request_party": "text", "request_id": "uuid", "updated_at": "timestamptz",
+    "lexemes": "text[]",
+}  # fmt: skip
+_SELECTS: dict[str, frozenset[str]] = {
+    "opportunity": frozenset({"id", "party", "title", "description", "gbf_targets", "subjects", "assistance_types",
+                              "eligible_countries", "eligible_regions", "provider_organization",
+                              "application_deadline", "updated_at", "lexemes"}),
+    "cooperation-request": frozenset({"id", "party", "title", "problem", "objectives", "gbf_targets", "subjects",
+                                      "assistance_types", "countries", "status", "providers", "updated_at",
+                                      "lexemes"}),
+    "offer": frozenset({"id", "party", "title", "description", "gbf_targets", "subjects", "assistance_types",
+                        "request_party", "countries", "provider_organization", "status", "request_id", "updated_at",
+                        "lexemes"}),
+    "record": frozenset({"id", "party", "type", "title", "summary", "languages", "gbf_targets", "subjects",
+                         "countries", "updated_at", "lexemes"}),
+}  # fmt: skip
 _ALIAS = {"opportunity": "o", "cooperation-request": "r", "offer": "r", "record": "c"}  # where the terms are
 _ID = {"opportunity": "o.id", "cooperation-request": "r.id", "offer": "o.id", "record": "c.id"}
 _FROM = {
@@ -527,26 +550,31 @@ def _candidates(kind: str, q: Profile, vocab: Vocab, lexemes: list[str], common:
                      f" ORDER BY {rank} DESC, {updated} DESC, {key} LIMIT :nt)")  # fmt: skip
     # ARRAY(...) is computed once (an InitPlan), then the rows come by primary key; a candidate in both lists
     # counts once.
-    where = _PARAM.sub(rf":\1_{n}", f"{key} = ANY(ARRAY({' UNION '.join(picks)}))")
-    sql = f"SELECT {n} AS query, x.* FROM ({_SQL[kind].format(where=where)}) AS x"
-    return sql, {f"{k}_{n}": v for k, v in params.items()}
+    where = _PARAM.sub(rf":{_SLUG[kind]}_\1_{n}", f"{key} = ANY(ARRAY({' UNION '.join(picks)}))")
+    shape = ", ".join(f"CAST({'x.' + c if c in _SELECTS[kind] else 'NULL'} AS {t}) AS {c}" for c, t in _SHAPE.items())
+    sql = f"SELECT '{kind}' AS kind, {n} AS query, {shape} FROM ({_SQL[kind].format(where=where)}) AS x"
+    return sql, {f"{_SLUG[kind]}_{k}_{n}": v for k, v in params.items()}
 
 
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
+_SLUG = {"opportunity": "o", "cooperation-request": "r", "offer": "f", "record": "c"}  # parameter prefixes
 
 
-async def _retrieve(conn: AsyncConnection, kind: str, queries: Sequence[tuple[Profile, list[str]]], vocab: Vocab,
-                    today: date) -> list[list[Profile]]:  # fmt: skip
-    """Each query's candidates of one kind (query, its retrieval lexemes), in one round trip for all queries."""
-    common = (await _common_lexemes(conn)).get(_TABLE[kind], frozenset())
+async def _retrieve(conn: AsyncConnection, kinds: Sequence[str], queries: Sequence[tuple[Profile, list[str]]],
+                    vocab: Vocab, today: date) -> list[list[Profile]]:  # fmt: skip
+    """Each query's candidates of every kind (query, its retrieval lexemes), in one round trip for all."""
+    stats = await _common_lexemes(conn)
     parts, params = [], {}
-    for n, (q, lexemes) in enumerate(queries):
-        sql, p = _candidates(kind, q, vocab, lexemes, common, today, n)
-        parts.append(sql)
-        params.update(p)
+    for kind in kinds:
+        common = stats.get(_TABLE[kind], frozenset())
+        for n, (q, lexemes) in enumerate(queries):
+            sql, p = _candidates(kind, q, vocab, lexemes, common, today, n)
+            parts.append(sql)
+            params.update(p)
     pools: list[list[Profile]] = [[] for _ in queries]
-    for r in await conn.execute(text(" UNION ALL ".join(parts)), params):
-        pools[r.query].append(_profile(kind, r))
+    if parts:
+        for r in await conn.execute(text(" UNION ALL ".join(parts)), params):
+            pools[r.query].append(_profile(r.kind, r))
     return pools
 
 
@@ -612,17 +640,14 @@ def _check_limit(limit: int, kinds: Sequence[str] | None) -> None:
 
 async def _rank(conn: AsyncConnection, queries: Sequence[tuple[Profile, dict[str, str]]], kinds: Sequence[str],
                 limit: int, now: datetime | None = None) -> list[list[dict[str, Any]]]:  # fmt: skip
-    """Rank candidates of `kinds` for each (query, its texts): one statement per kind and one for the words,
-    whatever the number of queries, then scoring in Python."""
+    """Rank candidates of `kinds` for each (query, its texts): one statement for the candidates and one for the
+    words, whatever the number of queries and kinds, then scoring in Python."""
     now = now or datetime.now(UTC)
     vocab = await _vocab(conn)
     # Longer words first: they tend to be the specific ones ("mangrove" before "area").
     retrieval = [(q, sorted(q.lexemes - DOMAIN_STOPWORDS, key=lambda lx: (-len(lx), lx))[:MAX_QUERY_LEXEMES])
                  for q, _ in queries]  # fmt: skip
-    pools: list[list[Profile]] = [[] for _ in queries]
-    for kind in kinds:
-        for pool, found in zip(pools, await _retrieve(conn, kind, retrieval, vocab, now.date()), strict=True):
-            pool += found
+    pools = await _retrieve(conn, kinds, retrieval, vocab, now.date())
     with_pool = [n for n, pool in enumerate(pools) if pool]
     words = dict(zip(with_pool, await _words(conn, [queries[n][1] for n in with_pool]), strict=True))
     out = []
