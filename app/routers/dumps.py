@@ -16,7 +16,6 @@ from app.auth.principal import Principal
 from app.exchange import ndjson
 from app.routers.params import GbfTargetQ, PartyQ, SubjectQ, UpdatedSince
 from app.services import cooperation, decisions, dumps, nodes, records
-from app.services.paging import parse_datetime
 
 router = APIRouter(prefix="/api/v1", tags=["harvesting"])
 MARK_HEADER = "X-Change-Seq"
@@ -68,8 +67,9 @@ async def dump_records(
     subject: SubjectQ = None, gbf_target: GbfTargetQ = None, updated_since: UpdatedSince = None,
 ) -> Response:  # fmt: skip
     """Every record the caller may see (anonymous: published), with the list's filters, no size cap."""
-    f = records.RecordFilter(party=party, type=type, status=status, subject=subject, gbf_target=gbf_target,
-                             updated_since=parse_datetime(updated_since, "updated_since"))  # fmt: skip
+    f = records.RecordFilter.parse(
+        party=party, type=type, status=status, subject=subject, gbf_target=gbf_target, updated_since=updated_since
+    )
     return await _stream(request, principal, "record", f)
 
 
@@ -81,8 +81,9 @@ async def dump_decisions(
     status: StatusQ = None, subject: SubjectQ = None, gbf_target: GbfTargetQ = None, updated_since: UpdatedSince = None,
 ) -> Response:  # fmt: skip
     """Every decision with its paragraphs."""
-    f = decisions.DecisionFilter(body=body, session=session, status=status, subject=subject, gbf_target=gbf_target,
-                                 updated_since=parse_datetime(updated_since, "updated_since"))  # fmt: skip
+    f = decisions.DecisionFilter.parse(
+        body=body, session=session, status=status, subject=subject, gbf_target=gbf_target, updated_since=updated_since
+    )
     return await _stream(request, principal, "decision", f)
 
 
@@ -92,7 +93,7 @@ async def dump_nodes(
     updated_since: UpdatedSince = None,
 ) -> Response:  # fmt: skip
     """Every national node."""
-    f = nodes.NodeFilter(party=party, status=status, updated_since=parse_datetime(updated_since, "updated_since"))
+    f = nodes.NodeFilter.parse(party=party, status=status, updated_since=updated_since)
     return await _stream(request, principal, "node", f)
 
 
@@ -103,8 +104,9 @@ async def dump_requests(
     subject: SubjectQ = None, gbf_target: GbfTargetQ = None, updated_since: UpdatedSince = None,
 ) -> Response:  # fmt: skip
     """Every cooperation request with its offers."""
-    f = cooperation.RequestFilter(party=party, status=status, subject=subject, gbf_target=gbf_target,
-                                  updated_since=parse_datetime(updated_since, "updated_since"))  # fmt: skip
+    f = cooperation.RequestFilter.parse(
+        party=party, status=status, subject=subject, gbf_target=gbf_target, updated_since=updated_since
+    )
     return await _stream(request, principal, "cooperation-request", f)
 
 

@@ -21,7 +21,6 @@ from app.routers import http
 from app.routers.params import DEFAULT, Cursor, GbfTargetQ, IfMatch, Limit, SubjectQ, UpdatedSince
 from app.services import matchmaking as matchmaking_service
 from app.services import opportunities as opportunities_service
-from app.services.paging import parse_datetime
 
 router = APIRouter(prefix="/api/v1/opportunities", tags=["cooperation"])
 
@@ -41,10 +40,9 @@ async def list_opportunities(
     sort: Annotated[str | None, Query(description=f"One of {', '.join(opportunities_service.SORTS)}")] = None,
 ) -> Response:
     """Opportunities, keyset paged, newest change first; a broader term in a filter includes its narrower ones."""
-    filters = opportunities_service.OpportunityFilter(
-        party=party, status=status, subject=subject, gbf_target=gbf_target,
-        updated_since=parse_datetime(updated_since, "updated_since"),
-    )  # fmt: skip
+    filters = opportunities_service.OpportunityFilter.parse(
+        party=party, status=status, subject=subject, gbf_target=gbf_target, updated_since=updated_since
+    )
     items, next_cursor = await opportunities_service.list_opportunities(
         conn, principal, filters=filters, sort=sort, cursor=cursor, limit=limit
     )

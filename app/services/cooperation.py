@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, insert, select, true, update
+from sqlalchemy import ColumnElement, delete, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
-from app.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
+from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.models.cooperation import (
     REQUEST_STATUSES,
     CooperationOffer,
@@ -73,54 +73,8 @@ def visibility(principal: Principal) -> ColumnElement[bool]:
     return true()
 
 
-async def validate_filter(conn: AsyncConnection, f: RequestFilter) -> RequestFilter:
-    """Normalise filters and reject unknown values with a 400 that names them."""
-    if f.status is not None and f.status not in STATUSES:
-        raise BadRequest.choice("status", f.status, STATUSES)
-    return RequestFilter(
-        party=await reference.check_party_filter(conn, f.party), status=f.status,
-        subject=await reference.check_term_filter(conn, "subject", f.subject),
-        gbf_target=await reference.check_term_filter(conn, "gbf_target", f.gbf_target),
-        updated_since=f.updated_since,
-    )  # fmt: skip
-
-
-def _where(principal: Principal, f: RequestFilter) -> list[ColumnElement[bool]]:
-    conds = [visibility(principal)]
-    if f.party:
-        conds.append(CR.c.party == f.party)
-    if f.status:
-        conds.append(CR.c.status == f.status)
-    if f.subject:
-        conds.append(CR.c.subjects.overlap(reference.with_narrower("subject", f.subject)))
-    if f.gbf_target:
-        conds.append(CR.c.gbf_targets.overlap(reference.with_narrower("gbf_target", f.gbf_target)))
-    if f.updated_since:
-        conds.append(CR.c.updated_at >= f.updated_since)
-    return conds
-
-
-def sort_key(sort: str | None) -> paging.SortKey:
-    """Resolve a `sort` parameter."""
-    return paging.resolve_sort(SORTS, sort, DEFAULT_SORT)
-
-
-async def list_requests(
-    conn: AsyncConnection,
-    principal: Principal,
-    *,
-    filters: RequestFilter,
-    sort: str | None = None,
-    cursor: str | None = None,
-    limit: int = paging.DEFAULT_LIMIT,
-) -> tuple[list[dict[str, Any]], str | None]:
-    """A keyset page of cooperation requests (without offers), newest change first by default."""
-    paging.check_limit(limit)
-    key = sort_key(sort)
-    filters = await validate_filter(conn, filters)
-    stmt = select(*PUBLIC_COLUMNS).where(and_(*_where(principal, filters)))
-    rows, next_cursor = await paging.fetch(conn, stmt, key, cursor, limit)
-    return [to_public(r) for r in rows], next_cursor
+LISTING = paging.Listing(CR, PUBLIC_COLUMNS, SORTS, DEFAULT_SORT, RequestFilter, choices={"status": STATUSES})
+list_requests = LISTING.page  # a keyset page of cooperation requests (without offers), newest change first
 
 
 async def get_request(conn: Any, principal: Principal, request_id: uuid.UUID, *, lock: bool = False

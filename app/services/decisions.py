@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, insert, select, true, update
+from sqlalchemy import ColumnElement, delete, insert, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
-from app.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, field_error
+from app.errors import Conflict, Forbidden, Invalid, NotFound, field_error
 from app.models.decision import (
     DECISION_BODIES,
     DECISION_STATUSES,
@@ -69,59 +69,11 @@ def visibility(principal: Principal) -> ColumnElement[bool]:
     return true()
 
 
-async def validate_filter(conn: AsyncConnection, f: DecisionFilter) -> DecisionFilter:
-    """Normalise filters and reject unknown values with a 400 that names them."""
-    body = f.body.upper() if f.body else None
-    if body is not None and body not in BODIES:
-        raise BadRequest.choice("body", str(f.body), BODIES)
-    if f.status is not None and f.status not in STATUSES:
-        raise BadRequest.choice("status", f.status, STATUSES)
-    return DecisionFilter(
-        body=body, session=f.session, status=f.status,
-        subject=await reference.check_term_filter(conn, "subject", f.subject),
-        gbf_target=await reference.check_term_filter(conn, "gbf_target", f.gbf_target),
-        updated_since=f.updated_since,
-    )  # fmt: skip
-
-
-def _where(principal: Principal, f: DecisionFilter) -> list[ColumnElement[bool]]:
-    conds = [visibility(principal)]
-    if f.body:
-        conds.append(D.c.body == f.body)
-    if f.session is not None:
-        conds.append(D.c.session == f.session)
-    if f.status:
-        conds.append(D.c.status == f.status)
-    if f.subject:
-        conds.append(D.c.subjects.overlap(reference.with_narrower("subject", f.subject)))
-    if f.gbf_target:
-        conds.append(D.c.gbf_targets.overlap(reference.with_narrower("gbf_target", f.gbf_target)))
-    if f.updated_since:
-        conds.append(D.c.updated_at >= f.updated_since)
-    return conds
-
-
-def sort_key(sort: str | None) -> paging.SortKey:
-    """Resolve a `sort` parameter."""
-    return paging.resolve_sort(SORTS, sort, DEFAULT_SORT)
-
-
-async def list_decisions(
-    conn: AsyncConnection,
-    principal: Principal,
-    *,
-    filters: DecisionFilter,
-    sort: str | None = None,
-    cursor: str | None = None,
-    limit: int = paging.DEFAULT_LIMIT,
-) -> tuple[list[dict[str, Any]], str | None]:
-    """A keyset page of decisions (without paragraphs), in code order by default."""
-    paging.check_limit(limit)
-    key = sort_key(sort)
-    filters = await validate_filter(conn, filters)
-    stmt = select(*PUBLIC_COLUMNS).where(and_(*_where(principal, filters)))
-    rows, next_cursor = await paging.fetch(conn, stmt, key, cursor, limit)
-    return [to_public(r) for r in rows], next_cursor
+LISTING = paging.Listing(
+    D, PUBLIC_COLUMNS, SORTS, DEFAULT_SORT, DecisionFilter, choices={"body": BODIES, "status": STATUSES},
+    upper=("body",),
+)  # fmt: skip
+list_decisions = LISTING.page  # a keyset page of decisions (without paragraphs), in code order by default
 
 
 def normalise_code(code: str) -> str:

@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import registry
 from app.auth.principal import Principal
-from app.services import harvest, reference
+from app.services import harvest, paging, reference
 
 PARTY = reference.PARTY
 BATCH = 1000
@@ -39,13 +39,14 @@ async def open_dump(conn: AsyncConnection, principal: Principal, kind: str | Non
         return Dump(mark, _batches(conn, stmt, lambda r: dict(r._mapping), None, None))
     entity = registry.get(kind)
     service = entity.service_module()
-    filters = await service.validate_filter(conn, filters)
+    listing: paging.Listing[Any] = service.LISTING
+    filters = await listing.validate(conn, filters)
     table = entity.table
     # The list's own visibility and filter rules (one definition, shared with the paged list).
-    stmt = (select(*service.PUBLIC_COLUMNS).where(and_(*service._where(principal, filters)))
-            .order_by(table.c.updated_at, table.c.id))  # fmt: skip
+    stmt = select(*listing.columns).where(*listing.where(principal, filters))
+    stmt = stmt.order_by(table.c.updated_at, table.c.id)
     parts = (entity.parts[0], getattr(service, entity.parts[1])) if entity.parts else None
-    return Dump(mark, _batches(conn, stmt, service.to_public, parts, table))
+    return Dump(mark, _batches(conn, stmt, listing.to_public, parts, table))
 
 
 async def _batches(

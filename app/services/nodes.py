@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, insert, select, true, update
+from sqlalchemy import ColumnElement, delete, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
-from app.errors import BadRequest, NotFound
+from app.errors import NotFound
 from app.models.derive import columns
 from app.models.node import NODE_STATUSES, NationalNode, NodeCreate, NodePublic, NodeUpdate
-from app.services import etags, events, paging, reference
+from app.services import etags, events, paging
 from app.services.ownership import check_party_unchanged, values_of, writing_party
 
 N = NationalNode.__table__  # type: ignore[attr-defined]
@@ -50,46 +50,8 @@ def visibility(principal: Principal) -> ColumnElement[bool]:
     return true()
 
 
-async def validate_filter(conn: AsyncConnection, f: NodeFilter) -> NodeFilter:
-    """Normalise filters and reject unknown values with a 400 that names them."""
-    if f.status is not None and f.status not in STATUSES:
-        raise BadRequest.choice("status", f.status, STATUSES)
-    return NodeFilter(party=await reference.check_party_filter(conn, f.party), status=f.status,
-                      updated_since=f.updated_since)  # fmt: skip
-
-
-def _where(principal: Principal, f: NodeFilter) -> list[ColumnElement[bool]]:
-    conds = [visibility(principal)]
-    if f.party:
-        conds.append(N.c.party == f.party)
-    if f.status:
-        conds.append(N.c.status == f.status)
-    if f.updated_since:
-        conds.append(N.c.updated_at >= f.updated_since)
-    return conds
-
-
-def sort_key(sort: str | None) -> paging.SortKey:
-    """Resolve a `sort` parameter."""
-    return paging.resolve_sort(SORTS, sort, DEFAULT_SORT)
-
-
-async def list_nodes(
-    conn: AsyncConnection,
-    principal: Principal,
-    *,
-    filters: NodeFilter,
-    sort: str | None = None,
-    cursor: str | None = None,
-    limit: int = paging.DEFAULT_LIMIT,
-) -> tuple[list[dict[str, Any]], str | None]:
-    """A keyset page of national nodes, newest change first by default."""
-    paging.check_limit(limit)
-    key = sort_key(sort)
-    filters = await validate_filter(conn, filters)
-    stmt = select(*PUBLIC_COLUMNS).where(and_(*_where(principal, filters)))
-    rows, next_cursor = await paging.fetch(conn, stmt, key, cursor, limit)
-    return [to_public(r) for r in rows], next_cursor
+LISTING = paging.Listing(N, PUBLIC_COLUMNS, SORTS, DEFAULT_SORT, NodeFilter, choices={"status": STATUSES})
+list_nodes = LISTING.page  # a keyset page of national nodes, newest change first by default
 
 
 async def get_node(conn: AsyncConnection, principal: Principal, node_id: uuid.UUID) -> dict[str, Any]:

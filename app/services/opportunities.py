@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, insert, select, true, update
+from sqlalchemy import ColumnElement, delete, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
-from app.errors import BadRequest, Forbidden, Invalid, NotFound
+from app.errors import Forbidden, Invalid, NotFound
 from app.models.derive import columns
 from app.models.opportunity import (
     OPPORTUNITY_STATUSES,
@@ -42,14 +42,13 @@ KIND = "opportunity"
 
 
 @dataclass(frozen=True)
-class OpportunityFilter:
+class OpportunityFilter(paging.Filter):
     """The documented list filters (`party` is the provider Party)."""
 
     party: str | None = None
     status: str | None = None
     subject: str | None = None
     gbf_target: str | None = None
-    updated_since: datetime | None = None
 
 
 def to_public(row: Any) -> dict[str, Any]:
@@ -62,54 +61,11 @@ def visibility(principal: Principal) -> ColumnElement[bool]:
     return true()
 
 
-async def validate_filter(conn: AsyncConnection, f: OpportunityFilter) -> OpportunityFilter:
-    """Normalise filters and reject unknown values with a 400 that names them."""
-    if f.status is not None and f.status not in OPPORTUNITY_STATUSES:
-        raise BadRequest.choice("status", f.status, OPPORTUNITY_STATUSES)
-    return OpportunityFilter(
-        party=await reference.check_party_filter(conn, f.party), status=f.status,
-        subject=await reference.check_term_filter(conn, "subject", f.subject),
-        gbf_target=await reference.check_term_filter(conn, "gbf_target", f.gbf_target),
-        updated_since=f.updated_since,
-    )  # fmt: skip
-
-
-def _where(principal: Principal, f: OpportunityFilter) -> list[ColumnElement[bool]]:
-    conds = [visibility(principal)]
-    if f.party:
-        conds.append(OP.c.provider_party == f.party)
-    if f.status:
-        conds.append(OP.c.status == f.status)
-    if f.subject:
-        conds.append(OP.c.subjects.overlap(reference.with_narrower("subject", f.subject)))
-    if f.gbf_target:
-        conds.append(OP.c.gbf_targets.overlap(reference.with_narrower("gbf_target", f.gbf_target)))
-    if f.updated_since:
-        conds.append(OP.c.updated_at >= f.updated_since)
-    return conds
-
-
-def sort_key(sort: str | None) -> paging.SortKey:
-    """Resolve a `sort` parameter."""
-    return paging.resolve_sort(SORTS, sort, DEFAULT_SORT)
-
-
-async def list_opportunities(
-    conn: AsyncConnection,
-    principal: Principal,
-    *,
-    filters: OpportunityFilter,
-    sort: str | None = None,
-    cursor: str | None = None,
-    limit: int = paging.DEFAULT_LIMIT,
-) -> tuple[list[dict[str, Any]], str | None]:
-    """A keyset page of opportunities, newest change first by default."""
-    paging.check_limit(limit)
-    key = sort_key(sort)
-    filters = await validate_filter(conn, filters)
-    stmt = select(*PUBLIC_COLUMNS).where(and_(*_where(principal, filters)))
-    rows, next_cursor = await paging.fetch(conn, stmt, key, cursor, limit)
-    return [to_public(r) for r in rows], next_cursor
+LISTING = paging.Listing(
+    OP, PUBLIC_COLUMNS, SORTS, DEFAULT_SORT, OpportunityFilter, choices={"status": OPPORTUNITY_STATUSES},
+    party="provider_party",
+)  # fmt: skip
+list_opportunities = LISTING.page  # a keyset page of opportunities, newest change first by default
 
 
 async def get_opportunity(conn: Any, principal: Principal, opportunity_id: uuid.UUID, *, lock: bool = False

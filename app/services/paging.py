@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, tuple_
+from sqlalchemy import Column, ColumnElement, Select, Table, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.errors import BadRequest
 from app.models.common import check_date, check_datetime, check_int, check_text
-from app.services import signing
+from app.services import reference, signing
+
+if TYPE_CHECKING:
+    from app.auth.principal import Principal
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -190,5 +196,130 @@ class Filter:
         """From `source`'s attributes (missing ones are unset) and/or keywords; `*_since` strings are ISO dates."""
         names = [f.name for f in fields(cls)]
         values = {n: getattr(source, n) for n in names if source is not None and hasattr(source, n)} | raw
-        return cls(**{k: parse_datetime(v, k) if k.endswith("_since") and isinstance(v, str) else v
-                      for k, v in values.items()})  # fmt: skip
+        return cls(
+            **{k: parse_datetime(v, k) if k.endswith("_since") and isinstance(v, str) else v for k, v in values.items()}
+        )
+
+
+F = TypeVar("F", bound=Filter)
+Page = tuple[list[dict[str, Any]], str | None]
+TERM_FILTERS = {"subject": "subjects", "gbf_target": "gbf_targets"}  # filter -> array column (with narrower terms)
+
+
+def as_dict(row: Any) -> dict[str, Any]:
+    """A row as a plain dict (the public shape when the selected columns are the *Public schema's)."""
+    return dict(row._mapping)
+
+
+@dataclass(frozen=True)
+class Listing(Generic[F]):
+    """How one entity kind is listed, written once: its columns, sorts and filter rules. REST and GraphQL
+    lists, the Party loaders and the dumps all read it.
+
+    Filter fields map to conditions by name: `updated_since` → `updated_at >=`; `subject` / `gbf_target` →
+    overlap of the array column with the term and its narrower terms; `party` → the `party` column (its
+    name given by `party`); any other → equality on the column of that name. `choices` lists the allowed
+    values of a field (a 400 names them); `visible` adds the caller's visibility conditions."""
+
+    table: Table
+    columns: tuple[Column[Any], ...]
+    sorts: dict[str, SortKey]
+    default_sort: str
+    filter: type[F]
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    upper: tuple[str, ...] = ()  # fields matched in upper case (`body=cop` is COP)
+    party: str = "party"  # the column the `party` filter matches
+    visible: Callable[[Principal, F], list[ColumnElement[bool]]] | None = None
+    to_public: Callable[[Any], dict[str, Any]] = as_dict
+    _conds: tuple[tuple[str, Callable[[Any], ColumnElement[bool]]], ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_conds", tuple((f.name, self._condition(f.name)) for f in fields(self.filter)))
+
+    def _condition(self, name: str) -> Callable[[Any], ColumnElement[bool]]:
+        c = self.table.c
+        if name == "updated_since":
+            return lambda v: c.updated_at >= v
+        if name in TERM_FILTERS:
+            column = c[TERM_FILTERS[name]]
+            return lambda v: column.overlap(reference.with_narrower(name, v))
+        column = c[self.party if name == "party" else name]
+        return lambda v: column == v
+
+    def sort_key(self, sort: str | None) -> SortKey:
+        """Resolve a `sort` parameter (the default when absent), or a 400 listing the choices."""
+        return resolve_sort(self.sorts, sort, self.default_sort)
+
+    async def validate(self, conn: AsyncConnection, f: F) -> F:
+        """Normalise the filters (Party codes, term aliases, upper-case fields) and reject unknown values with a
+        400 that names them."""
+        changes: dict[str, Any] = {}
+        for name in self.upper:
+            value = getattr(f, name)
+            if value is not None and value != value.upper():
+                changes[name] = value.upper()
+        for name, allowed in self.choices.items():
+            value = changes.get(name, getattr(f, name))
+            if value is not None and value not in allowed:
+                raise BadRequest.choice(name, getattr(f, name), allowed)
+        if getattr(f, "party", None) is not None:
+            changes["party"] = await reference.check_party_filter(conn, f.party)  # type: ignore[attr-defined]
+        for name in TERM_FILTERS:
+            if getattr(f, name, None) is not None:
+                changes[name] = await reference.check_term_filter(conn, name, getattr(f, name))
+        return dataclasses.replace(f, **changes) if changes else f
+
+    def where(self, principal: Principal, f: F) -> list[ColumnElement[bool]]:
+        """The WHERE conditions of a validated filter, visibility first."""
+        conds = self.visible(principal, f) if self.visible is not None else []
+        for name, condition in self._conds:
+            value = getattr(f, name)
+            if value is not None:
+                conds.append(condition(value))
+        return conds
+
+    async def page(
+        self,
+        conn: AsyncConnection,
+        principal: Principal,
+        *,
+        filters: F,
+        sort: str | None = None,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page:
+        """A keyset page of what the caller may see: (items in the public shape, next_cursor)."""
+        check_limit(limit)
+        key = self.sort_key(sort)
+        filters = await self.validate(conn, filters)
+        stmt = select(*self.columns).where(*self.where(principal, filters))
+        rows, next_cursor = await fetch(conn, stmt, key, cursor, limit)
+        to_public = self.to_public
+        return [to_public(r) for r in rows], next_cursor
+
+
+async def first_pages(
+    conn: AsyncConnection,
+    columns: tuple[Column[Any], ...],
+    group: Column[Any],
+    keys: list[Any],
+    sort: SortKey,
+    limit: int,
+    *where: ColumnElement[bool],
+) -> dict[Any, tuple[list[Any], str | None]]:
+    """The first page (in `sort` order) of the rows of each `group` value in `keys`, in one query (a window
+    function ranks the rows of each group); for DataLoaders. Groups without rows are left out."""
+    check_limit(limit)
+    if not keys:
+        return {}
+    if sort.nullable and sort.null_value is None:
+        where = (*where, sort.columns[0].isnot(None))
+    order = [c.desc() if sort.descending else c.asc() for c in sort.exprs()]
+    rank = func.row_number().over(partition_by=group, order_by=order).label("_rank")
+    sub = select(*columns, rank).where(group.in_(set(keys)), *where).subquery()
+    stmt = select(*(sub.c[c.name] for c in columns)).where(sub.c._rank <= limit + 1)
+    grouped: dict[Any, list[Any]] = {}
+    for row in (await conn.execute(stmt.order_by(sub.c[group.name], sub.c._rank))).all():
+        grouped.setdefault(getattr(row, group.name), []).append(row)
+    names = [c.name for c in sort.columns]
+    return {k: page(rows, sort, limit, lambda r: tuple(getattr(r, n) for n in names)) for k, rows in grouped.items()}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
@@ -24,7 +24,7 @@ from app.models.record import (
     RecordRevision,
     make_uid,
 )
-from app.services import paging, reference
+from app.services import paging
 
 R = Record.__table__  # type: ignore[attr-defined]
 RD = RecordDraft.__table__  # type: ignore[attr-defined]
@@ -66,15 +66,27 @@ class RecordFilter(paging.Filter):
 
 
 _PUBLIC_FIELDS = tuple(RecordPublic.model_fields)
+_COLUMN_NAMES = tuple(c.name for c in PUBLIC_COLUMNS)
+# The shape to_public builds fast: `id`, `uid`, then the selected columns in their (schema) order, then the
+# fields no column holds (the owners' draft status). Checked here, so a reordered schema cannot skew it.
+_NOT_COLUMNS = tuple(f for f in _PUBLIC_FIELDS if f not in _COLUMN_NAMES and f != "uid")
+assert ("id", "uid", *(n for n in _COLUMN_NAMES[1:] if n != "serial"), *_NOT_COLUMNS) == _PUBLIC_FIELDS
+_SLOTS = dict.fromkeys(_NOT_COLUMNS)
 
 
 def to_public(row: Any) -> dict[str, Any]:
     """A head row as exactly the RecordPublic shape, in its field order (adds `uid`, drops `serial`), so a
     list page can be serialized without a second validation pass."""
-    data = row._asdict() if hasattr(row, "_asdict") else row
+    data = row if isinstance(row, dict) else dict(zip(_COLUMN_NAMES, row, strict=True))
     revision = data["revision"]
     uid = make_uid(data["type"], data["party"], data["serial"], revision) if revision else None
-    return {f: uid if f == "uid" else data.get(f) for f in _PUBLIC_FIELDS}
+    if len(data) != len(_COLUMN_NAMES):  # not a row of PUBLIC_COLUMNS: pick field by field
+        return {f: uid if f == "uid" else data.get(f) for f in _PUBLIC_FIELDS}
+    out = {"id": data["id"], "uid": uid}
+    out.update(data)
+    del out["serial"]
+    out.update(_SLOTS)
+    return out
 
 
 def visibility(principal: Principal) -> ColumnElement[bool]:
@@ -87,46 +99,19 @@ def visibility(principal: Principal) -> ColumnElement[bool]:
     return published
 
 
-async def validate_filter(conn: AsyncConnection, f: RecordFilter) -> RecordFilter:
-    """Normalise filters and reject unknown values with a 400 that names them."""
-    if f.type is not None and f.type not in RECORD_TYPES:
-        raise BadRequest.choice("type", f.type, RECORD_TYPES)
-    if f.status is not None and f.status not in STATUSES:
-        raise BadRequest.choice("status", f.status, STATUSES)
-    return RecordFilter(
-        party=await reference.check_party_filter(conn, f.party),
-        type=f.type,
-        status=f.status,
-        subject=await reference.check_term_filter(conn, "subject", f.subject),
-        gbf_target=await reference.check_term_filter(conn, "gbf_target", f.gbf_target),
-        updated_since=f.updated_since,
-    )
+def _visible(principal: Principal, f: RecordFilter) -> list[ColumnElement[bool]]:
+    """A status filter other than `published` shows the caller's own Party's records only."""
+    if f.status is None:
+        return [visibility(principal)]
+    if f.status != "published" and not principal.is_secretariat:
+        return [R.c.party == principal.party if principal.party else false()]
+    return []
 
 
-def _where(principal: Principal, f: RecordFilter) -> list[ColumnElement[bool]]:
-    conds: list[ColumnElement[bool]] = []
-    if f.status is not None:
-        conds.append(R.c.status == f.status)
-        if f.status != "published" and not principal.is_secretariat:
-            conds.append(R.c.party == principal.party if principal.party else false())
-    else:
-        conds.append(visibility(principal))
-    if f.party:
-        conds.append(R.c.party == f.party)
-    if f.type:
-        conds.append(R.c.type == f.type)
-    if f.subject:
-        conds.append(R.c.subjects.overlap(reference.with_narrower("subject", f.subject)))
-    if f.gbf_target:
-        conds.append(R.c.gbf_targets.overlap(reference.with_narrower("gbf_target", f.gbf_target)))
-    if f.updated_since:
-        conds.append(R.c.updated_at >= f.updated_since)
-    return conds
-
-
-def sort_key(sort: str | None) -> paging.SortKey:
-    """Resolve a `sort` parameter."""
-    return paging.resolve_sort(SORTS, sort, DEFAULT_SORT)
+LISTING = paging.Listing(
+    R, PUBLIC_COLUMNS, SORTS, DEFAULT_SORT, RecordFilter,
+    choices={"type": RECORD_TYPES, "status": STATUSES}, visible=_visible, to_public=to_public,
+)  # fmt: skip
 
 
 async def list_records(
@@ -139,12 +124,7 @@ async def list_records(
     limit: int = paging.DEFAULT_LIMIT,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A keyset page of records the caller may see, newest change first by default."""
-    paging.check_limit(limit)
-    key = sort_key(sort)
-    filters = await validate_filter(conn, filters)
-    stmt = select(*PUBLIC_COLUMNS).where(and_(*_where(principal, filters)))
-    rows, next_cursor = await paging.fetch(conn, stmt, key, cursor, limit)
-    items = [to_public(r) for r in rows]
+    items, next_cursor = await LISTING.page(conn, principal, filters=filters, sort=sort, cursor=cursor, limit=limit)
     await _attach_draft_status(conn, principal, items)
     return items, next_cursor
 
@@ -170,18 +150,8 @@ async def records_for_parties(
 ) -> list[tuple[list[dict[str, Any]], str | None]]:
     """The first page (default sort) of each Party's visible records, one (items, next_cursor) per code; for
     DataLoaders."""
-    paging.check_limit(limit)
-    if not parties:
-        return []
-    key = SORTS[DEFAULT_SORT]
-    rank = func.row_number().over(partition_by=R.c.party, order_by=(R.c.updated_at.desc(), R.c.id.desc()))
-    ranked = select(*PUBLIC_COLUMNS, rank.label("rank")).where(R.c.party.in_(set(parties)), visibility(principal))
-    sub = ranked.subquery()
-    stmt = select(*(sub.c[c.name] for c in PUBLIC_COLUMNS)).where(sub.c.rank <= limit + 1)
-    by_party: dict[str, list[Any]] = {}
-    for row in (await conn.execute(stmt.order_by(sub.c.party, sub.c.rank))).all():
-        by_party.setdefault(row.party, []).append(row)
-    pages = {p: paging.page(rows, key, limit, lambda r: (r.updated_at, r.id)) for p, rows in by_party.items()}
+    pages = await paging.first_pages(conn, PUBLIC_COLUMNS, R.c.party, parties, SORTS[DEFAULT_SORT], limit,
+                                     visibility(principal))  # fmt: skip
     items = [to_public(r) for rows, _ in pages.values() for r in rows]
     await _attach_draft_status(conn, principal, items)
     by_id = {i["id"]: i for i in items}

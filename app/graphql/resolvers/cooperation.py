@@ -12,7 +12,7 @@ from app.graphql.context import Info
 from app.graphql.errors import validated
 from app.graphql.inputs import data_of
 from app.graphql.limits import DEFAULT_FIRST
-from app.graphql.types.common import Connection, connection
+from app.graphql.types.common import Connection, list_connection
 from app.graphql.types.cooperation import (
     CooperationRequest,
     Offer,
@@ -44,12 +44,8 @@ async def cooperation_requests(
     after: str | None = None,
 ) -> Connection[CooperationRequest]:  # fmt: skip
     """Cooperation requests, newest change first by default."""
-    filters = cooperation_service.RequestFilter.parse(filter)
-    async with info.context.read() as conn:
-        page = await cooperation_service.list_requests(conn, info.context.principal, filters=filters,
-                                                       sort=sort.value if sort else None, cursor=after,
-                                                       limit=first)  # fmt: skip
-    return connection(page, cooperation_service.sort_key(sort.value if sort else None), after=after)
+    return await list_connection(info, cooperation_service.list_requests, cooperation_service.LISTING,
+                                 filter=filter, sort=sort, first=first, after=after)  # fmt: skip
 
 
 async def create_cooperation_request(info: Info, input: RequestInput) -> CooperationRequest:

@@ -7,7 +7,7 @@ from app.graphql.context import Info
 from app.graphql.errors import validated
 from app.graphql.inputs import data_of
 from app.graphql.limits import DEFAULT_FIRST
-from app.graphql.types.common import Connection, connection
+from app.graphql.types.common import Connection, list_connection
 from app.graphql.types.decisions import Decision, DecisionFilter, DecisionInput, DecisionPatch, DecisionSort
 from app.models.decision import DecisionCreate, DecisionUpdate
 from app.services import decisions as decisions_service
@@ -24,12 +24,8 @@ async def decisions(
     after: str | None = None,
 ) -> Connection[Decision]:  # fmt: skip
     """Decisions in code order by default (COP-9-1 < COP-9-30 < COP-15-4)."""
-    filters = decisions_service.DecisionFilter.parse(filter)
-    async with info.context.read() as conn:
-        page = await decisions_service.list_decisions(conn, info.context.principal, filters=filters,
-                                                      sort=sort.value if sort else None, cursor=after,
-                                                      limit=first)  # fmt: skip
-    return connection(page, decisions_service.sort_key(sort.value if sort else None), after=after)
+    return await list_connection(info, decisions_service.list_decisions, decisions_service.LISTING, filter=filter,
+                                 sort=sort, first=first, after=after)  # fmt: skip
 
 
 async def create_decision(info: Info, input: DecisionInput) -> Decision:

@@ -9,7 +9,7 @@ from app.graphql.context import Info
 from app.graphql.errors import validated
 from app.graphql.inputs import data_of
 from app.graphql.limits import DEFAULT_FIRST
-from app.graphql.types.common import Connection, connection
+from app.graphql.types.common import Connection, list_connection
 from app.graphql.types.nodes import NationalNode, NodeFilter, NodeInput, NodePatch, NodeSort
 from app.models.node import NodeCreate, NodeUpdate
 from app.services import nodes as nodes_service
@@ -26,11 +26,8 @@ async def national_nodes(
     after: str | None = None,
 ) -> Connection[NationalNode]:  # fmt: skip
     """National CHM nodes, newest change first by default."""
-    filters = nodes_service.NodeFilter.parse(filter)
-    async with info.context.read() as conn:
-        page = await nodes_service.list_nodes(conn, info.context.principal, filters=filters,
-                                              sort=sort.value if sort else None, cursor=after, limit=first)  # fmt: skip
-    return connection(page, nodes_service.sort_key(sort.value if sort else None), after=after)
+    return await list_connection(info, nodes_service.list_nodes, nodes_service.LISTING, filter=filter, sort=sort,
+                                 first=first, after=after)  # fmt: skip
 
 
 async def create_node(info: Info, input: NodeInput) -> NationalNode:

@@ -9,7 +9,7 @@ from app.graphql.context import Info
 from app.graphql.errors import validated
 from app.graphql.inputs import data_of
 from app.graphql.limits import DEFAULT_FIRST
-from app.graphql.types.common import Connection, connection
+from app.graphql.types.common import Connection, list_connection
 from app.graphql.types.opportunities import (
     Opportunity,
     OpportunityFilter,
@@ -19,7 +19,6 @@ from app.graphql.types.opportunities import (
 )
 from app.models.opportunity import OpportunityCreate, OpportunityUpdate
 from app.services import opportunities as opportunities_service
-from app.services.paging import parse_datetime
 
 
 async def opportunity(info: Info, id: uuid.UUID) -> Opportunity:
@@ -33,16 +32,8 @@ async def opportunities(
     first: int = DEFAULT_FIRST, after: str | None = None,
 ) -> Connection[Opportunity]:  # fmt: skip
     """Opportunities, newest change first by default."""
-    f = filter or OpportunityFilter()
-    filters = opportunities_service.OpportunityFilter(
-        party=f.party, status=f.status, subject=f.subject, gbf_target=f.gbf_target,
-        updated_since=parse_datetime(f.updated_since, "updated_since"),
-    )  # fmt: skip
-    async with info.context.read() as conn:
-        page = await opportunities_service.list_opportunities(conn, info.context.principal, filters=filters,
-                                                              sort=sort.value if sort else None, cursor=after,
-                                                              limit=first)  # fmt: skip
-    return connection(page, opportunities_service.sort_key(sort.value if sort else None))
+    return await list_connection(info, opportunities_service.list_opportunities, opportunities_service.LISTING,
+                                 filter=filter, sort=sort, first=first, after=after)  # fmt: skip
 
 
 async def create_opportunity(info: Info, input: OpportunityInput) -> Opportunity:

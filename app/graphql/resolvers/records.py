@@ -11,7 +11,7 @@ from app.graphql.context import Info
 from app.graphql.errors import validated, with_paths
 from app.graphql.inputs import data_of
 from app.graphql.limits import DEFAULT_FIRST
-from app.graphql.types.common import Connection, connection
+from app.graphql.types.common import Connection, connection, list_connection
 from app.graphql.types.records import (
     BulkItemResult,
     Record,
@@ -43,13 +43,8 @@ async def records(
     after: str | None = None,
 ) -> Connection[Record]:  # fmt: skip
     """Records visible to the caller (anonymous: published only), newest change first by default."""
-    order = sort.value if sort else None
-    async with info.context.read() as conn:
-        filters = records_service.RecordFilter.parse(filter)
-        page = await records_service.list_records(
-            conn, info.context.principal, filters=filters, sort=order, cursor=after, limit=first
-        )
-    return connection(page, records_service.sort_key(order), after=after)
+    return await list_connection(info, records_service.list_records, records_service.LISTING, filter=filter,
+                                 sort=sort, first=first, after=after)  # fmt: skip
 
 
 async def record_draft(info: Info, id: uuid.UUID) -> Record:

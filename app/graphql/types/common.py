@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import strawberry
 
 from app.models.common import pick_lang
 from app.services import paging
+
+if TYPE_CHECKING:
+    from app.graphql.context import Info
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -113,6 +117,25 @@ def connection(page: tuple[list[Row], str | None], key: paging.SortKey | None, a
     """A Connection over a service page `(items, next_cursor)`; `after` is the cursor the page was asked after."""
     items, next_cursor = page
     return Connection(nodes=items, _next=next_cursor, _key=key, _after=after)
+
+
+async def list_connection(
+    info: Info,
+    list_page: Callable[..., Awaitable[paging.Page]],
+    listing: paging.Listing[Any],
+    *,
+    filter: object | None,
+    sort: enum.Enum | None,
+    first: int,
+    after: str | None,
+) -> Any:
+    """A top-level list: the REST list's service call (`list_page`, over `listing`'s filter and sorts) as a
+    Connection in the same order."""
+    order = sort.value if sort else None
+    filters = listing.filter.parse(filter)
+    async with info.context.read() as conn:
+        page = await list_page(conn, info.context.principal, filters=filters, sort=order, cursor=after, limit=first)
+    return connection(page, listing.sort_key(order), after=after)
 
 
 @strawberry.type(description="A person or office to contact")
