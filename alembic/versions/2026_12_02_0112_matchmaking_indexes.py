@@ -2,7 +2,7 @@
 types matchmaking proposes, and no pending list on the GIN indexes matchmaking reads
 
 Revision ID: 0112
-Revises: 0009
+Revises: 0117
 Create Date: 2026-12-02 01:10:00
 
 A GIN index with `fastupdate` queues new entries in a pending list that every scan reads linearly until VACUUM
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0112"
-down_revision: str | None = "0009"
+down_revision: str | None = "0117"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
