@@ -45,7 +45,7 @@ SIDS_MEMBERS = """
 AG BS BH BB BZ CV KM CU DM DO FJ GD GW GY HT JM KI MV MH MU FM NR PW PG WS ST SC SG KN LC VC SB SR TL TO TT
 TV VU
 """.split()  # noqa: SIM905
-SIDS_OTHERS = "CK NU AI AW BM VG KY CW GP MQ MS PR SX TC VI AS PF GU NC MP".split()
+SIDS_OTHERS = "CK NU AI AW BM VG KY CW GP MQ MS PR SX TC VI AS PF GU NC MP".split()  # noqa: SIM905
 GROUPS = [
     ("LDC", "Least Developed Countries", "199", LDC, 44),
     ("LLDC", "Land Locked Developing Countries", "432", LLDC, 32),

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from app.services import cooperation, decisions, nodes, opportunities, records, reference
+from app.errors import AppError
+from app.services import cooperation, decisions, matchmaking, nodes, opportunities, records, reference
 
 if TYPE_CHECKING:
     from app.graphql.context import Context
@@ -69,6 +70,26 @@ class Loaders:
     @cached_property
     def request_offers(self) -> DataLoader[tuple[uuid.UUID, int], Page]:
         return self._pages(lambda conn, principal, ids, *, limit: cooperation.offer_pages(conn, ids, limit=limit))
+
+    @cached_property
+    def request_matches(self) -> DataLoader[tuple[uuid.UUID, int, tuple[str, ...] | None], list[Row]]:
+        """Key (request id, first, kinds): a list of requests asking each for its matches ranks them in one
+        service call per (first, kinds), which refuses more than matchmaking.BATCH_MAX requests."""
+        principal = self._context.principal
+
+        async def fetch(conn: Any, keys: list[tuple[uuid.UUID, int, tuple[str, ...] | None]]) -> list[Any]:
+            found: dict[tuple[uuid.UUID, int, tuple[str, ...] | None], Any] = {}
+            for first, kinds in dict.fromkeys((k[1], k[2]) for k in keys):
+                ids = [k[0] for k in keys if (k[1], k[2]) == (first, kinds)]
+                try:
+                    ranked: list[Any] = await matchmaking.matches_for_requests(conn, principal, ids, limit=first,
+                                                                               kinds=kinds)  # fmt: skip
+                except AppError as exc:  # the DataLoader hands it to each of these keys' fields
+                    ranked = [exc] * len(ids)
+                found.update(((i, first, kinds), m) for i, m in zip(ids, ranked, strict=True))
+            return [found[k] for k in keys]
+
+        return self._loader(fetch)
 
     @cached_property
     def decision_paragraphs(self) -> DataLoader[uuid.UUID, list[Row]]:

@@ -235,6 +235,11 @@ class TextArray(TypeDecorator[list[str]]):
         return None
 
 
+# GIN indexes that matchmaking reads are updated in place (no pending list for every scan to read until VACUUM
+# merges it; migration 0112).
+GIN_IN_PLACE: dict[str, str] = {"fastupdate": "off"}
+
+
 def text_array(**kw: Any) -> Any:
     """A text[] column that is never NULL."""
     return Column(TextArray(), nullable=False, server_default="{}", **kw)

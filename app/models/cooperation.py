@@ -12,8 +12,19 @@ from sqlalchemy import Column, Computed, ForeignKey, Index
 from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
 from sqlmodel import Field, SQLModel
 
-from app.models.common import BoundedDate, Contact, LString, LStringOut, SafeStr, Term, created_col, jsonb, text_array
-from app.models.derive import check_in, values
+from app.models.common import (
+    GIN_IN_PLACE,
+    BoundedDate,
+    Contact,
+    LString,
+    LStringOut,
+    SafeStr,
+    Term,
+    created_col,
+    jsonb,
+    text_array,
+)
+from app.models.derive import check_in, term_cap, values
 
 RequestStatus = Literal["open", "in-discussion", "matched", "closed"]
 OfferStatus = Literal["proposed", "accepted", "declined"]
@@ -29,9 +40,9 @@ class CooperationRequest(SQLModel, table=True):
         Index("ix_requests_updated", "updated_at", "id"),
         Index("ix_requests_party_updated", "party", "updated_at", "id"),
         Index("ix_requests_status_updated", "status", "updated_at", "id"),
-        Index("ix_requests_subjects", "subjects", postgresql_using="gin"),
-        Index("ix_requests_gbf_targets", "gbf_targets", postgresql_using="gin"),
-        Index("ix_requests_match_tsv", "match_tsv", postgresql_using="gin"),
+        Index("ix_requests_subjects", "subjects", postgresql_using="gin", postgresql_with=GIN_IN_PLACE),
+        Index("ix_requests_gbf_targets", "gbf_targets", postgresql_using="gin", postgresql_with=GIN_IN_PLACE),
+        Index("ix_requests_match_tsv", "match_tsv", postgresql_using="gin", postgresql_with=GIN_IN_PLACE),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(UUID(as_uuid=True), primary_key=True))
@@ -61,6 +72,7 @@ class CooperationOffer(SQLModel, table=True):
     __table_args__ = (
         check_in("status", OfferStatus, "ck_offers_status"),
         Index("ix_offers_request", "request_id", "created_at", "id"),
+        Index("ix_offers_match_tsv", "match_tsv", postgresql_using="gin", postgresql_with=GIN_IN_PLACE),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(UUID(as_uuid=True), primary_key=True))
@@ -87,9 +99,9 @@ class RequestCreate(BaseModel):
     title: LString
     problem: LString | None = None
     objectives: LString | None = None
-    assistance_types: list[Term] = PField(default_factory=list, max_length=20)
-    subjects: list[Term] = PField(default_factory=list, max_length=100)
-    gbf_targets: list[Term] = PField(default_factory=list, max_length=23)
+    assistance_types: list[Term] = PField(default_factory=list, max_length=term_cap("assistance-types"))
+    subjects: list[Term] = PField(default_factory=list, max_length=term_cap("cbd-subjects"))
+    gbf_targets: list[Term] = PField(default_factory=list, max_length=term_cap("gbf-targets"))
     countries: list[Term] = PField(default_factory=list, max_length=300)
     start_date: BoundedDate | None = None
     end_date: BoundedDate | None = None
@@ -108,9 +120,9 @@ class RequestUpdate(BaseModel):
     title: LString | None = None
     problem: LString | None = None
     objectives: LString | None = None
-    assistance_types: list[Term] | None = PField(default=None, max_length=20)
-    subjects: list[Term] | None = PField(default=None, max_length=100)
-    gbf_targets: list[Term] | None = PField(default=None, max_length=23)
+    assistance_types: list[Term] | None = PField(default=None, max_length=term_cap("assistance-types"))
+    subjects: list[Term] | None = PField(default=None, max_length=term_cap("cbd-subjects"))
+    gbf_targets: list[Term] | None = PField(default=None, max_length=term_cap("gbf-targets"))
     countries: list[Term] | None = PField(default=None, max_length=300)
     start_date: BoundedDate | None = None
     end_date: BoundedDate | None = None

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
 from app.models.common import BoundedDate, Int32, LString, LStringOut, SafeStr, Term, created_col, jsonb, text_array
-from app.models.derive import check_in, values
+from app.models.derive import check_in, term_cap, values
 
 DecisionBody = Literal["COP", "CP-MOP", "NP-MOP"]
 DecisionStatus = Literal["active", "elapsed", "superseded", "retired"]
@@ -96,9 +96,9 @@ class DecisionCreate(BaseModel):
     meeting: Meeting | None = None
     adopted_on: BoundedDate | None = None
     status: DecisionStatus = "active"
-    subjects: list[Term] = PField(default_factory=list)
-    gbf_targets: list[Term] = PField(default_factory=list)
-    aichi_targets: list[Term] = PField(default_factory=list)
+    subjects: list[Term] = PField(default_factory=list, max_length=term_cap("cbd-subjects"))
+    gbf_targets: list[Term] = PField(default_factory=list, max_length=term_cap("gbf-targets"))
+    aichi_targets: list[Term] = PField(default_factory=list, max_length=term_cap("aichi-targets"))
     url: HttpUrl | None = None
     paragraphs: list[ParagraphIn] = PField(default_factory=list, max_length=2000)
 
@@ -110,9 +110,9 @@ class DecisionUpdate(BaseModel):
     meeting: Meeting | None = None
     adopted_on: BoundedDate | None = None
     status: DecisionStatus | None = None
-    subjects: list[Term] | None = None
-    gbf_targets: list[Term] | None = None
-    aichi_targets: list[Term] | None = None
+    subjects: list[Term] | None = PField(default=None, max_length=term_cap("cbd-subjects"))
+    gbf_targets: list[Term] | None = PField(default=None, max_length=term_cap("gbf-targets"))
+    aichi_targets: list[Term] | None = PField(default=None, max_length=term_cap("aichi-targets"))
     url: HttpUrl | None = None
     paragraphs: list[ParagraphIn] | None = PField(default=None, max_length=2000)
 

@@ -1,5 +1,5 @@
 """Build facts from the one place they are written: enum values from a `Literal`, check constraints and
-descriptions from those values, column lists from a `*Public` schema."""
+descriptions from those values, column lists from a `*Public` schema, list caps from a vocabulary's size."""
 
 from __future__ import annotations
 
@@ -21,6 +21,14 @@ def check_in(column: str, enum: Any, name: str) -> CheckConstraint:
     """`CHECK (column IN (...))` over the values of `enum` (the same SQL text the migrations wrote)."""
     quoted = ",".join(f"'{v}'" for v in values(enum))
     return CheckConstraint(f"{column} IN ({quoted})", name=name)
+
+
+def term_cap(vocabulary: str) -> int:
+    """The most terms a list drawn from `vocabulary` can name: the vocabulary's size, read from the reference data
+    the package ships (and loads into `vocabulary_terms`), so adding a term raises every cap drawn from it."""
+    from app.reference import load_vocabularies
+
+    return len(load_vocabularies()[vocabulary])
 
 
 def one_of(enum: Any, sep: str = ", ") -> str:

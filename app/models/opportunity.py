@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
 from sqlmodel import Field, SQLModel
 
 from app.models.common import (
+    GIN_IN_PLACE,
     BoundedDate,
     Contact,
     CountryCode,
@@ -23,7 +24,7 @@ from app.models.common import (
     jsonb,
     text_array,
 )
-from app.models.derive import check_in, values
+from app.models.derive import check_in, term_cap, values
 
 OpportunityStatus = Literal["open", "closed"]
 OPPORTUNITY_STATUSES: tuple[str, ...] = values(OpportunityStatus)
@@ -40,9 +41,9 @@ class Opportunity(SQLModel, table=True):
         Index("ix_opportunities_updated", "updated_at", "id"),
         Index("ix_opportunities_party_updated", "provider_party", "updated_at", "id"),
         Index("ix_opportunities_status_updated", "status", "updated_at", "id"),
-        Index("ix_opportunities_subjects", "subjects", postgresql_using="gin"),
-        Index("ix_opportunities_gbf_targets", "gbf_targets", postgresql_using="gin"),
-        Index("ix_opportunities_match_tsv", "match_tsv", postgresql_using="gin"),
+        Index("ix_opportunities_subjects", "subjects", postgresql_using="gin", postgresql_with=GIN_IN_PLACE),
+        Index("ix_opportunities_gbf_targets", "gbf_targets", postgresql_using="gin", postgresql_with=GIN_IN_PLACE),
+        Index("ix_opportunities_match_tsv", "match_tsv", postgresql_using="gin", postgresql_with=GIN_IN_PLACE),
     )  # fmt: skip
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(UUID(as_uuid=True), primary_key=True))
@@ -75,14 +76,16 @@ class OpportunityCreate(BaseModel):
     provider_organization: SafeStr | None = PField(default=None, min_length=1, max_length=500)
     title: LString
     description: LString | None = None
-    assistance_types: list[Term] = PField(default_factory=list, max_length=20)
-    subjects: list[Term] = PField(default_factory=list, max_length=100)
-    gbf_targets: list[Term] = PField(default_factory=list, max_length=27)
+    assistance_types: list[Term] = PField(default_factory=list, max_length=term_cap("assistance-types"))
+    subjects: list[Term] = PField(default_factory=list, max_length=term_cap("cbd-subjects"))
+    gbf_targets: list[Term] = PField(default_factory=list, max_length=term_cap("gbf-targets"))
     eligible_countries: list[CountryCode] = PField(
         default_factory=list, max_length=300, description="ISO 3166-1 alpha-2 codes; empty (and no regions): any"
     )
     eligible_regions: list[Term] = PField(
-        default_factory=list, max_length=50, description="Codes of the `regions` vocabulary (UN M49 areas, SIDS, ...)"
+        default_factory=list,
+        max_length=term_cap("regions"),
+        description="Codes of the `regions` vocabulary (UN M49 areas, SIDS, ...)",
     )
     application_deadline: BoundedDate | None = None
     url: HttpUrl | None = None
@@ -95,11 +98,11 @@ class OpportunityUpdate(BaseModel):
     provider_organization: SafeStr | None = PField(default=None, min_length=1, max_length=500)
     title: LString | None = None
     description: LString | None = None
-    assistance_types: list[Term] | None = PField(default=None, max_length=20)
-    subjects: list[Term] | None = PField(default=None, max_length=100)
-    gbf_targets: list[Term] | None = PField(default=None, max_length=27)
+    assistance_types: list[Term] | None = PField(default=None, max_length=term_cap("assistance-types"))
+    subjects: list[Term] | None = PField(default=None, max_length=term_cap("cbd-subjects"))
+    gbf_targets: list[Term] | None = PField(default=None, max_length=term_cap("gbf-targets"))
     eligible_countries: list[CountryCode] | None = PField(default=None, max_length=300)
-    eligible_regions: list[Term] | None = PField(default=None, max_length=50)
+    eligible_regions: list[Term] | None = PField(default=None, max_length=term_cap("regions"))
     application_deadline: BoundedDate | None = None
     url: HttpUrl | None = None
     contact: Contact | None = None

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
 from sqlmodel import Field, SQLModel
 
 from app.models.common import (
+    GIN_IN_PLACE,
     BoundedDate,
     Keyword,
     Lang,
@@ -26,7 +27,7 @@ from app.models.common import (
     text_array,
     ts_col,
 )
-from app.models.derive import check_in, values
+from app.models.derive import check_in, term_cap, values
 
 RecordType = Literal[
     "resource", "news", "event", "case-study", "project",
@@ -82,8 +83,11 @@ class Record(SQLModel, table=True):
         Index("ix_records_status_created", "status", "created_at", "id"),
         Index("ix_records_subjects", "subjects", postgresql_using="gin"),
         Index("ix_records_gbf_targets", "gbf_targets", postgresql_using="gin"),
-        Index("ix_records_match_tsv", "match_tsv", postgresql_using="gin",
+        Index("ix_records_match_tsv", "match_tsv", postgresql_using="gin", postgresql_with=GIN_IN_PLACE,
               postgresql_where=text("match_tsv IS NOT NULL")),
+        # The terms of what matchmaking proposes (app/services/matchmaking.py writes its WHERE like this).
+        Index("ix_records_match_terms", "gbf_targets", "subjects", postgresql_using="gin", postgresql_with=GIN_IN_PLACE,
+              postgresql_where=text(f"status = 'published' AND type IN {MATCHED_TYPES_SQL}")),
         Index("ix_records_type_status", "type", "status", postgresql_where=text(f"type IN {MATCHED_TYPES_SQL}")),
     )  # fmt: skip
 
@@ -161,9 +165,9 @@ class RecordContentIn(BaseModel):
     languages: list[Lang] = PField(default_factory=list, max_length=6)
     links: list[Link] = PField(default_factory=list, max_length=100)
     keywords: list[Keyword] = PField(default_factory=list, max_length=100)
-    subjects: list[Term] = PField(default_factory=list, max_length=100)
-    gbf_targets: list[Term] = PField(default_factory=list, max_length=23)
-    aichi_targets: list[Term] = PField(default_factory=list, max_length=20)
+    subjects: list[Term] = PField(default_factory=list, max_length=term_cap("cbd-subjects"))
+    gbf_targets: list[Term] = PField(default_factory=list, max_length=term_cap("gbf-targets"))
+    aichi_targets: list[Term] = PField(default_factory=list, max_length=term_cap("aichi-targets"))
     countries: list[Term] = PField(default_factory=list, max_length=300)
     publication_date: BoundedDate | None = None
 
@@ -191,9 +195,9 @@ class RecordUpdate(BaseModel):
     languages: list[Lang] | None = PField(default=None, max_length=6)
     links: list[Link] | None = PField(default=None, max_length=100)
     keywords: list[Keyword] | None = PField(default=None, max_length=100)
-    subjects: list[Term] | None = PField(default=None, max_length=100)
-    gbf_targets: list[Term] | None = PField(default=None, max_length=23)
-    aichi_targets: list[Term] | None = PField(default=None, max_length=20)
+    subjects: list[Term] | None = PField(default=None, max_length=term_cap("cbd-subjects"))
+    gbf_targets: list[Term] | None = PField(default=None, max_length=term_cap("gbf-targets"))
+    aichi_targets: list[Term] | None = PField(default=None, max_length=term_cap("aichi-targets"))
     countries: list[Term] | None = PField(default=None, max_length=300)
     publication_date: BoundedDate | None = None
     external_id: SafeStr | None = PField(default=None, min_length=1, max_length=200)

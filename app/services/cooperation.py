@@ -9,6 +9,7 @@ the request (`updated_at`, change feed, search reindex).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -88,6 +89,20 @@ async def get_request(conn: Any, principal: Principal, request_id: uuid.UUID, *,
     return request
 
 
+async def visible_ids(conn: Any, principal: Principal, request_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these requests the caller may see (primary-key probes, no offers read)."""
+    if not request_ids:
+        return set()
+    found = await conn.execute(select(CR.c.id).where(CR.c.id.in_(set(request_ids)), visibility(principal)))
+    return set(found.scalars())
+
+
+async def check_visible(conn: Any, principal: Principal, request_id: uuid.UUID) -> None:
+    """NotFound unless the caller may see the request."""
+    if not await visible_ids(conn, principal, [request_id]):
+        raise NotFound(f"no cooperation request {request_id}")
+
+
 requests_for_parties = LISTING.party_pages  # each Party's first page of requests; for DataLoaders
 
 
@@ -123,9 +138,7 @@ async def list_offers(
     """A keyset page of one request's offers, oldest first."""
     paging.check_limit(limit)
     stmt = paging.apply(select(*OFFER_COLUMNS).where(CO.c.request_id == request_id), OFFER_SORT, cursor, limit)
-    exists = await conn.execute(select(CR.c.id).where(CR.c.id == request_id, visibility(principal)))
-    if exists.first() is None:
-        raise NotFound(f"no cooperation request {request_id}")
+    await check_visible(conn, principal, request_id)
     rows, next_cursor = paging.page((await conn.execute(stmt)).all(), OFFER_SORT, limit, lambda r: (r.created_at, r.id))
     return [to_public(r) for r in rows], next_cursor
 

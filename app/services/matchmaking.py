@@ -28,10 +28,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal
-from app.errors import BadRequest
+from app.errors import BadRequest, NotFound
 from app.models.common import LANGS
 from app.models.matching import CooperationMatch
-from app.models.record import MATCHED_TYPES
+from app.models.record import MATCHED_TYPES_SQL
 from app.services import cooperation, events, opportunities, reference
 
 # --- the tunable part ----------------------------------------------------------------------------------------
@@ -79,6 +79,7 @@ DOMAIN_STOPWORDS = frozenset({
 
 LIMIT_MAX = 50
 DEFAULT_LIMIT = 10
+BATCH_MAX = 25  # requests ranked in one call (a GraphQL list asking each for its matches)
 KINDS: tuple[str, ...] = ("opportunity", "offer", "record", "cooperation-request")
 OPEN_REQUEST_STATUSES = ("open", "in-discussion")
 
@@ -137,7 +138,37 @@ _SQL = {
         SELECT id, party, type, title, summary, languages, gbf_targets, subjects, countries, {_COLS}
         FROM records c WHERE {{where}}""",
 }
-_ALIAS = {"opportunity": "o", "cooperation-request": "r", "offer": "r", "record": "c"}
+# One row shape for every kind (what each kind's statement above selects, the rest NULL), so the candidates of
+# all kinds come in one statement.
+_SHAPE: dict[str, str] = {
+    "id": "uuid", "party": "text", "type": "text", "title": "jsonb", "description": "jsonb", "problem": "jsonb",
+    "objectives": "jsonb", "summary": "jsonb", "languages": "text[]", "gbf_targets": "text[]", "subjects": "text[]",
+    "assistance_types": "text[]", "countries": "text[]", "eligible_countries": "text[]",
+    "eligible_regions": "text[]", "provider_organization": "text", "application_deadline": "date", "status": "text",
+    "providers": "text[]", "request_party": "text", "request_id": "uuid", "updated_at": "timestamptz",
+    "lexemes": "text[]",
+}  # fmt: skip
+_SELECTS: dict[str, frozenset[str]] = {
+    "opportunity": frozenset({"id", "party", "title", "description", "gbf_targets", "subjects", "assistance_types",
+                              "eligible_countries", "eligible_regions", "provider_organization",
+                              "application_deadline", "updated_at", "lexemes"}),
+    "cooperation-request": frozenset({"id", "party", "title", "problem", "objectives", "gbf_targets", "subjects",
+                                      "assistance_types", "countries", "status", "providers", "updated_at",
+                                      "lexemes"}),
+    "offer": frozenset({"id", "party", "title", "description", "gbf_targets", "subjects", "assistance_types",
+                        "request_party", "countries", "provider_organization", "status", "request_id", "updated_at",
+                        "lexemes"}),
+    "record": frozenset({"id", "party", "type", "title", "summary", "languages", "gbf_targets", "subjects",
+                         "countries", "updated_at", "lexemes"}),
+}  # fmt: skip
+_ALIAS = {"opportunity": "o", "cooperation-request": "r", "offer": "r", "record": "c"}  # where the terms are
+_ID = {"opportunity": "o.id", "cooperation-request": "r.id", "offer": "o.id", "record": "c.id"}
+_FROM = {
+    "opportunity": "opportunities o",
+    "cooperation-request": "cooperation_requests r",
+    "offer": "cooperation_offers o JOIN cooperation_requests r ON r.id = o.request_id",
+    "record": "records c",
+}
 
 
 def _profile(kind: str, row: Any) -> Profile:
@@ -213,31 +244,45 @@ async def _vocab(conn: AsyncConnection) -> Vocab:
 # --- features ------------------------------------------------------------------------------------------------
 
 
-def _term_matches(
-    tree: reference.Hierarchy, mine: Sequence[str], theirs: Sequence[str]
-) -> list[tuple[str, str, float]]:
-    """(my term, their term, credit) for each of my terms, best match only: exact 1, else HIERARCHY_CREDIT per
-    level between a term and its broader or narrower one on the other side."""
-    out = []
-    their_set = set(theirs)
+@dataclass(slots=True)
+class TermIndex:
+    """A query's terms of one vocabulary, each with its broader terms (nearest first) and its narrower terms
+    (breadth first) and the credit a match through them is worth; built once per ranking, read per candidate."""
+
+    tree: reference.Hierarchy
+    entries: list[tuple[str, list[tuple[str, float]], list[tuple[str, float]]]]
+
+    @property
+    def count(self) -> int:
+        return len(self.entries)
+
+
+def _term_index(tree: reference.Hierarchy, mine: Sequence[str]) -> TermIndex:
+    entries = []
     for term in mine:
+        up = [(other, HIERARCHY_CREDIT**depth) for depth, other in enumerate(tree.ancestors(term), start=1)]
+        down = [(other, HIERARCHY_CREDIT ** _depth(tree, other, term)) for other in tree.descendants(term)[1:]]
+        entries.append((term, up, down))
+    return TermIndex(tree, entries)
+
+
+def _term_matches(index: TermIndex, theirs: Sequence[str]) -> list[tuple[str, str, float]]:
+    """(my term, their term, credit) for each of my terms, best match only: exact 1, else HIERARCHY_CREDIT per
+    level between a term and its broader or narrower one on the other side (the nearest of each; a tie goes to
+    the broader)."""
+    if not theirs:
+        return []
+    their_set = set(theirs)
+    out = []
+    for term, up, down in index.entries:
         if term in their_set:
             out.append((term, term, 1.0))
             continue
-        best: tuple[str, float] | None = None
-        for depth, other in enumerate(tree.ancestors(term), start=1):
-            if other in their_set:
-                best = (other, HIERARCHY_CREDIT**depth)
-                break
-        down = tree.descendants(term)[1:]
-        for other in down:
-            if other in their_set:
-                depth = _depth(tree, other, term)
-                credit = HIERARCHY_CREDIT**depth
-                if best is None or credit > best[1]:
-                    best = (other, credit)
-                break
-        if best:
+        best = next((m for m in up if m[0] in their_set), None)
+        below = next((m for m in down if m[0] in their_set), None)
+        if below is not None and (best is None or below[1] > best[1]):
+            best = below
+        if best is not None:
             out.append((term, best[0], best[1]))
     return out
 
@@ -285,11 +330,15 @@ def _geo(vocab: Vocab, q: Profile, c: Profile) -> tuple[float, list[dict[str, An
         if best is None:
             return None
         return best[0], [{"kind": "region", "term": best[1], "label": vocab.regions.label(best[1]), "country": country}]
-    shared = [x for x in dict.fromkeys(q.countries) if x in set(c.countries)]
-    if shared:
-        return GEO_CREDIT["country"], [{"kind": "country", "term": shared[0]}]
-    for mine in dict.fromkeys(q.countries):
-        their_areas = {r: x for x in c.countries for r in vocab.areas_of.get(x, ())}
+    if not c.countries:
+        return 0.0, []
+    places = dict.fromkeys(q.countries)
+    theirs = set(c.countries)
+    shared = next((x for x in places if x in theirs), None)
+    if shared is not None:
+        return GEO_CREDIT["country"], [{"kind": "country", "term": shared}]
+    their_areas = {r: x for x in c.countries for r in vocab.areas_of.get(x, ())}
+    for mine in places:
         for region in vocab.areas_of.get(mine, ()):
             if region in their_areas:
                 credit = GEO_CREDIT.get(vocab.level(region), GEO_CREDIT["region"])
@@ -306,9 +355,12 @@ def _recency(updated_at: datetime | None, now: datetime) -> float:
 
 
 @dataclass(slots=True)
-class TextContext:
-    """The query's words: lexemes with their idf over the candidate pool, and a readable word for each."""
+class RankContext:
+    """What one ranking compares every candidate with: the query's terms through the hierarchies, and its words
+    (lexemes with their idf over the candidate pool, and a readable word for each)."""
 
+    gbf: TermIndex
+    subjects: TermIndex
     lexemes: frozenset[str]
     idf: dict[str, float]
     words: dict[str, str]
@@ -316,57 +368,85 @@ class TextContext:
     default_idf: float  # the idf of a word of the candidate the query does not have (as rare as can be)
 
 
-def _text(ctx: TextContext, c: Profile) -> tuple[float, list[str]]:
+def _text(ctx: RankContext, c: Profile) -> tuple[float, frozenset[str]]:
+    """The idf-weighted cosine of the two sides' words (saturating at TEXT_SATURATION) and the shared lexemes."""
     if not ctx.lexemes or not c.lexemes or ctx.norm == 0:
-        return 0.0, []
+        return 0.0, frozenset()
     shared = ctx.lexemes & c.lexemes
     if not shared:
-        return 0.0, []
-    theirs = c.lexemes - DOMAIN_STOPWORDS
-    num = sum(ctx.idf.get(lx, 0.0) ** 2 for lx in shared)
-    den = ctx.norm * math.sqrt(sum(ctx.idf.get(lx, ctx.default_idf) ** 2 for lx in theirs) or 1.0)
+        return 0.0, shared
+    # The candidate's words are the shared ones (the query's idf) and the others (default_idf each); the query's
+    # words hold no domain stopword, so neither does `shared`.
+    num = sum(ctx.idf[lx] ** 2 for lx in shared)
+    others = len(c.lexemes) - len(c.lexemes & DOMAIN_STOPWORDS) - len(shared)
+    den = ctx.norm * math.sqrt(num + others * ctx.default_idf**2 or 1.0)
     sim = num / den if den else 0.0
+    return min(1.0, sim / TEXT_SATURATION), shared
+
+
+def _text_terms(ctx: RankContext, shared: frozenset[str]) -> list[str]:
+    """Up to MAX_TEXT_TERMS shared words, rarest first, as the query wrote them."""
     ranked = sorted(shared, key=lambda lx: (-ctx.idf.get(lx, 0.0), ctx.words.get(lx, lx)))
-    terms = list(dict.fromkeys(ctx.words.get(lx, lx) for lx in ranked))[:MAX_TEXT_TERMS]
-    return min(1.0, sim / TEXT_SATURATION), terms
+    return list(dict.fromkeys(ctx.words.get(lx, lx) for lx in ranked))[:MAX_TEXT_TERMS]
 
 
-def score_pair(vocab: Vocab, ctx: TextContext, q: Profile, c: Profile, now: datetime) -> dict[str, Any] | None:
-    """The match of candidate `c` for query `q`: score and reasons, or None when it is no match at all."""
+@dataclass(slots=True)
+class Scored:
+    """A candidate's score, features and what its reasons will name (built for the returned matches only)."""
+
+    c: Profile
+    score: float
+    features: dict[str, float]
+    gbf: list[tuple[str, str, float]]
+    subjects: list[tuple[str, str, float]]
+    assistance_types: list[str]
+    shared_lexemes: frozenset[str]
+    geo_reasons: list[dict[str, Any]]
+    languages: list[str]
+
+
+def score(vocab: Vocab, ctx: RankContext, q: Profile, c: Profile, now: datetime) -> Scored | None:
+    """The score of candidate `c` for query `q`, or None when it is no match at all."""
     geo = _geo(vocab, q, c)
     if geo is None:
         return None
-    features: dict[str, float] = {}
-    reasons: list[dict[str, Any]] = []
-    gbf = _term_matches(vocab.gbf, q.gbf_targets, c.gbf_targets)
-    features["gbf_target"] = _set_score(sum(m[2] for m in gbf), len(q.gbf_targets), len(c.gbf_targets))
-    reasons += _term_reasons("gbf_target", vocab.gbf, gbf)
-    subj = _term_matches(vocab.subjects, q.subjects, c.subjects)
-    features["subject"] = _set_score(sum(m[2] for m in subj), len(q.subjects), len(c.subjects))
-    reasons += _term_reasons("subject", vocab.subjects, subj)
-    shared_types = [t for t in q.assistance_types if t in set(c.assistance_types)]
-    features["assistance_type"] = _set_score(len(shared_types), len(q.assistance_types), len(c.assistance_types))
-    reasons += [{"kind": "assistance_type", "term": t} for t in shared_types]
-    text_score, words = _text(ctx, c)
-    features["text"] = text_score
-    if words:
-        reasons.append({"kind": "text", "terms": words})
-    if not reasons:  # nothing in common but place, language or age: no match
+    gbf = _term_matches(ctx.gbf, c.gbf_targets)
+    subj = _term_matches(ctx.subjects, c.subjects)
+    shared_types = [t for t in q.assistance_types if t in c.assistance_types] if c.assistance_types else []
+    text_score, shared_lexemes = _text(ctx, c)
+    if not (gbf or subj or shared_types or shared_lexemes):  # nothing in common but place, language or age
         return None
-    features["region"], geo_reasons = geo
-    reasons += geo_reasons
     langs = sorted(q.languages & c.languages, key=LANGS.index)
-    features["language"] = 1.0 if langs else 0.0
-    if langs:
-        reasons.append({"kind": "language", "terms": langs})
-    features["recency"] = _recency(c.updated_at, now)
+    features = {
+        "gbf_target": _set_score(sum(m[2] for m in gbf), ctx.gbf.count, len(c.gbf_targets)),
+        "subject": _set_score(sum(m[2] for m in subj), ctx.subjects.count, len(c.subjects)),
+        "assistance_type": _set_score(len(shared_types), len(q.assistance_types), len(c.assistance_types)),
+        "text": text_score,
+        "region": geo[0],
+        "language": 1.0 if langs else 0.0,
+        "recency": _recency(c.updated_at, now),
+    }
     total = sum(WEIGHTS.values())
-    score = KIND_FACTOR[c.kind] * sum(WEIGHTS[k] * v for k, v in features.items()) / total
-    if score < MIN_SCORE:
+    value = KIND_FACTOR[c.kind] * sum(WEIGHTS[k] * v for k, v in features.items()) / total
+    if value < MIN_SCORE:
         return None
-    return {"kind": c.kind, "id": c.id, "type": c.type, "party": c.party, "title": c.title,
-            "score": round(min(1.0, max(0.0, score)), 4), "reasons": reasons,
-            "features": {k: round(v, 4) for k, v in features.items()}, "detail": c.detail}  # fmt: skip
+    return Scored(c, round(min(1.0, max(0.0, value)), 4), features, gbf, subj, shared_types, shared_lexemes, geo[1],
+                  langs)  # fmt: skip
+
+
+def _match(vocab: Vocab, ctx: RankContext, s: Scored) -> dict[str, Any]:
+    """A scored candidate as the API shows it: score, reasons (each naming what both sides share), features."""
+    reasons = _term_reasons("gbf_target", vocab.gbf, s.gbf) + _term_reasons("subject", vocab.subjects, s.subjects)
+    reasons += [{"kind": "assistance_type", "term": t} for t in s.assistance_types]
+    if s.shared_lexemes:
+        reasons.append({"kind": "text", "terms": _text_terms(ctx, s.shared_lexemes)})
+    reasons += s.geo_reasons
+    if s.languages:
+        reasons.append({"kind": "language", "terms": s.languages})
+    c = s.c
+    return {"kind": c.kind, "id": c.id, "type": c.type, "party": c.party, "title": c.title, "score": s.score,
+            "reasons": reasons, "features": {k: round(v, 4) for k, v in s.features.items()},
+            "detail": c.detail}  # fmt: skip
 
 
 # --- retrieval -----------------------------------------------------------------------------------------------
@@ -402,8 +482,8 @@ def _live_where(kind: str, q: Profile, vocab: Vocab, params: dict[str, Any]) -> 
             " AND o.provider_party IS DISTINCT FROM :party"
         )
     if kind == "record":
-        params["types"] = list(MATCHED_TYPES)
-        return "c.status = 'published' AND c.type = ANY(CAST(:types AS text[]))"
+        # Written as the partial index ix_records_match_terms' predicate, so the planner can use it.
+        return f"c.status = 'published' AND c.type IN {MATCHED_TYPES_SQL}"
     # cooperation requests: past matched ones for a request, open ones for an opportunity
     if q.kind == "opportunity":
         cond = (
@@ -440,10 +520,13 @@ async def _common_lexemes(conn: AsyncConnection) -> dict[str, frozenset[str]]:
     return found
 
 
-async def _retrieve(conn: AsyncConnection, kind: str, q: Profile, vocab: Vocab, lexemes: list[str],
-                    today: date) -> list[Profile]:  # fmt: skip
-    """Two capped lists in one round trip: live candidates sharing a term (most kinds of terms shared first,
-    then newest), and live candidates sharing the query's distinctive words (by ts_rank, through the GIN index)."""
+def _candidates(kind: str, q: Profile, vocab: Vocab, lexemes: list[str], common: frozenset[str], today: date,
+                n: int) -> tuple[str, dict[str, Any]]:  # fmt: skip
+    """Query `n`'s candidates of one kind, as SQL with its own parameters (suffixed `_n`): the ids of two capped
+    lists, live candidates sharing a term (most kinds of terms shared first, then newest; GIN `&&` on the term
+    arrays) and live candidates sharing the query's distinctive words (by ts_rank; GIN on `match_tsv`), then the
+    full rows of those ids only (by primary key), so the wide columns and text vectors are read for a few dozen
+    rows, not for every row that shares a term."""
     a = _ALIAS[kind]
     params: dict[str, Any] = {"self": q.id, "party": q.party, "today": today, "n": CANDIDATES_PER_KIND,
                               "nt": TEXT_CANDIDATES_PER_KIND}  # fmt: skip
@@ -455,45 +538,72 @@ async def _retrieve(conn: AsyncConnection, kind: str, q: Profile, vocab: Vocab, 
     if kind != "record":
         shared += f" + ({a}.assistance_types && CAST(:aq AS text[]))::int"
     terms = f"{a}.gbf_targets && CAST(:gq AS text[]) OR {a}.subjects && CAST(:sq AS text[])"
-    order = f" ORDER BY {shared} DESC, {updated} DESC LIMIT :n"
-    parts = [_SQL[kind].format(where=f"({live}) AND ({terms})") + order]
-    common = (await _common_lexemes(conn)).get(_TABLE[kind], frozenset())
+    key, source = _ID[kind], _FROM[kind]
+    picks = [f"(SELECT {key} FROM {source} WHERE ({live}) AND ({terms}) ORDER BY {shared} DESC, {updated} DESC,"
+             f" {key} LIMIT :n)"]  # fmt: skip
     distinctive = [lx for lx in lexemes if lx not in common][:MAX_QUERY_LEXEMES]
     if distinctive:
         params["tsq"] = _tsquery(distinctive)
         tsv = "o.match_tsv" if kind == "offer" else f"{a}.match_tsv"  # an offer: its own words
-        parts.append(_SQL[kind].format(where=f"({live}) AND {tsv} @@ CAST(:tsq AS tsquery)")
-                     + f" ORDER BY ts_rank({tsv}, CAST(:tsq AS tsquery), 1) DESC LIMIT :nt")  # fmt: skip
-    sql = " UNION ALL ".join(f"({p})" for p in parts)
-    rows: dict[uuid.UUID, Any] = {}
-    for r in await conn.execute(text(sql), params):  # a candidate in both lists counts once
-        rows.setdefault(r.id, r)
-    return [_profile(kind, r) for r in rows.values()]
+        rank = f"ts_rank({tsv}, CAST(:tsq AS tsquery), 1)"
+        picks.append(f"(SELECT {key} FROM {source} WHERE ({live}) AND {tsv} @@ CAST(:tsq AS tsquery)"
+                     f" ORDER BY {rank} DESC, {updated} DESC, {key} LIMIT :nt)")  # fmt: skip
+    # ARRAY(...) is computed once (an InitPlan), then the rows come by primary key; a candidate in both lists
+    # counts once.
+    where = _PARAM.sub(rf":{_SLUG[kind]}_\1_{n}", f"{key} = ANY(ARRAY({' UNION '.join(picks)}))")
+    shape = ", ".join(f"CAST({'x.' + c if c in _SELECTS[kind] else 'NULL'} AS {t}) AS {c}" for c, t in _SHAPE.items())
+    sql = f"SELECT '{kind}' AS kind, {n} AS query, {shape} FROM ({_SQL[kind].format(where=where)}) AS x"
+    return sql, {f"{_SLUG[kind]}_{k}_{n}": v for k, v in params.items()}
 
 
-async def _words(conn: AsyncConnection, q_texts: dict[str, str]) -> dict[str, str]:
-    """lexeme -> the first word of the query's text that stems to it (what a text reason shows)."""
-    words: list[tuple[str, str]] = []
-    for lang, value in q_texts.items():
-        for w in dict.fromkeys(re.findall(r"\w{3,}", value.lower())):
-            words.append((lang, w))
+_PARAM = re.compile(r"(?<![:\w]):(\w+)")
+_SLUG = {"opportunity": "o", "cooperation-request": "r", "offer": "f", "record": "c"}  # parameter prefixes
+
+
+async def _retrieve(conn: AsyncConnection, kinds: Sequence[str], queries: Sequence[tuple[Profile, list[str]]],
+                    vocab: Vocab, today: date) -> list[list[Profile]]:  # fmt: skip
+    """Each query's candidates of every kind (query, its retrieval lexemes), in one round trip for all."""
+    stats = await _common_lexemes(conn)
+    parts, params = [], {}
+    for kind in kinds:
+        common = stats.get(_TABLE[kind], frozenset())
+        for n, (q, lexemes) in enumerate(queries):
+            sql, p = _candidates(kind, q, vocab, lexemes, common, today, n)
+            parts.append(sql)
+            params.update(p)
+    pools: list[list[Profile]] = [[] for _ in queries]
+    if parts:
+        for r in await conn.execute(text(" UNION ALL ".join(parts)), params):
+            pools[r.query].append(_profile(r.kind, r))
+    return pools
+
+
+async def _words(conn: AsyncConnection, texts: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    """For each query's text: lexeme -> the first word of it that stems to that lexeme (what a text reason
+    shows); one statement for any number of queries."""
+    words: list[tuple[int, str, str]] = []
+    for n, q_texts in enumerate(texts):
+        for lang, value in q_texts.items():
+            for w in dict.fromkeys(re.findall(r"\w{3,}", value.lower())):
+                words.append((n, lang, w))
+    out: list[dict[str, str]] = [{} for _ in texts]
     if not words:
-        return {}
+        return out
     cfg = {"en": "english", "fr": "french", "es": "spanish", "ru": "russian", "ar": "arabic", "zh": "simple"}
     sql = text("""
-        SELECT w.word, lx
-        FROM unnest(CAST(:langs AS text[]), CAST(:words AS text[])) WITH ORDINALITY AS w(lang, word, i),
+        SELECT w.q, w.word, lx
+        FROM unnest(CAST(:qs AS int[]), CAST(:langs AS text[]), CAST(:words AS text[])) WITH ORDINALITY
+               AS w(q, lang, word, i),
              LATERAL unnest(tsvector_to_array(to_tsvector(CAST(CAST(:cfgs AS jsonb) ->> w.lang AS regconfig),
                                                           public.chm_unaccent(w.word)))) AS lx
         ORDER BY w.i
     """)
     import orjson
 
-    rows = await conn.execute(sql, {"langs": [lang for lang, _ in words], "words": [w for _, w in words],
-                                    "cfgs": orjson.dumps(cfg).decode()})  # fmt: skip
-    out: dict[str, str] = {}
-    for word, lx in rows:
-        out.setdefault(lx, word)
+    rows = await conn.execute(sql, {"qs": [n for n, _, _ in words], "langs": [lang for _, lang, _ in words],
+                                    "words": [w for _, _, w in words], "cfgs": orjson.dumps(cfg).decode()})  # fmt: skip
+    for n, word, lx in rows:
+        out[n].setdefault(lx, word)
     return out
 
 
@@ -505,7 +615,7 @@ def _texts(*values: dict[str, str] | None) -> dict[str, str]:
     return {lang: " ".join(ts) for lang, ts in out.items()}
 
 
-def _text_context(q: Profile, pool: list[Profile], words: dict[str, str]) -> TextContext:
+def _context(vocab: Vocab, q: Profile, pool: list[Profile], words: dict[str, str]) -> RankContext:
     lexemes = frozenset(q.lexemes - DOMAIN_STOPWORDS)
     n = len(pool)
     df: dict[str, int] = {}
@@ -514,7 +624,8 @@ def _text_context(q: Profile, pool: list[Profile], words: dict[str, str]) -> Tex
             df[lx] = df.get(lx, 0) + 1
     idf = {lx: math.log((n + 1) / (df.get(lx, 0) + 0.5)) + 1.0 for lx in lexemes}
     norm = math.sqrt(sum(v * v for v in idf.values()))
-    return TextContext(lexemes, idf, words, norm, math.log((n + 1) / 0.5) + 1.0)
+    return RankContext(_term_index(vocab.gbf, q.gbf_targets), _term_index(vocab.subjects, q.subjects), lexemes, idf,
+                       words, norm, math.log((n + 1) / 0.5) + 1.0)  # fmt: skip
 
 
 def _check_limit(limit: int, kinds: Sequence[str] | None) -> None:
@@ -527,20 +638,25 @@ def _check_limit(limit: int, kinds: Sequence[str] | None) -> None:
                              "msg": f"must be one of {', '.join(KINDS)}"}])  # fmt: skip
 
 
-async def _rank(conn: AsyncConnection, q: Profile, q_texts: dict[str, str], kinds: Sequence[str], limit: int,
-                now: datetime | None = None) -> list[dict[str, Any]]:  # fmt: skip
+async def _rank(conn: AsyncConnection, queries: Sequence[tuple[Profile, dict[str, str]]], kinds: Sequence[str],
+                limit: int, now: datetime | None = None) -> list[list[dict[str, Any]]]:  # fmt: skip
+    """Rank candidates of `kinds` for each (query, its texts): one statement for the candidates and one for the
+    words, whatever the number of queries and kinds, then scoring in Python."""
     now = now or datetime.now(UTC)
     vocab = await _vocab(conn)
     # Longer words first: they tend to be the specific ones ("mangrove" before "area").
-    q_lexemes = sorted(q.lexemes - DOMAIN_STOPWORDS, key=lambda lx: (-len(lx), lx))[:MAX_QUERY_LEXEMES]
-    pool: list[Profile] = []
-    for kind in kinds:
-        pool += await _retrieve(conn, kind, q, vocab, q_lexemes, now.date())
-    words = await _words(conn, q_texts) if pool else {}
-    ctx = _text_context(q, pool, words)
-    matches = [m for c in pool if (m := score_pair(vocab, ctx, q, c, now)) is not None]
-    matches.sort(key=lambda m: (-m["score"], str(m["id"])))
-    return matches[:limit]
+    retrieval = [(q, sorted(q.lexemes - DOMAIN_STOPWORDS, key=lambda lx: (-len(lx), lx))[:MAX_QUERY_LEXEMES])
+                 for q, _ in queries]  # fmt: skip
+    pools = await _retrieve(conn, kinds, retrieval, vocab, now.date())
+    with_pool = [n for n, pool in enumerate(pools) if pool]
+    words = dict(zip(with_pool, await _words(conn, [queries[n][1] for n in with_pool]), strict=True))
+    out = []
+    for n, ((q, _), pool) in enumerate(zip(queries, pools, strict=True)):
+        ctx = _context(vocab, q, pool, words.get(n, {}))
+        scored = [s for c in pool if (s := score(vocab, ctx, q, c, now)) is not None]
+        scored.sort(key=lambda s: (-s.score, str(s.c.id)))
+        out.append([_match(vocab, ctx, s) for s in scored[:limit]])
+    return out
 
 
 # --- entry points --------------------------------------------------------------------------------------------
@@ -549,10 +665,18 @@ REQUEST_KINDS = KINDS  # candidates for a request
 OPPORTUNITY_KINDS = ("cooperation-request",)  # candidates for an opportunity: open requests
 
 
-async def _request_profile(conn: AsyncConnection, principal: Principal, request_id: uuid.UUID) -> tuple[Profile, dict]:
-    request = await cooperation.get_request(conn, principal, request_id)  # visibility (and the 404) live there
-    row = (await conn.execute(text(_SQL["cooperation-request"].format(where="r.id = :id")), {"id": request_id})).one()
-    return _profile("cooperation-request", row), _texts(request["title"], request["problem"], request["objectives"])
+async def _request_profiles(conn: AsyncConnection, principal: Principal, request_ids: Sequence[uuid.UUID]
+                           ) -> dict[uuid.UUID, tuple[Profile, dict]]:  # fmt: skip
+    """The profiles and texts of the requests the caller may see, by id."""
+    visible = await cooperation.visible_ids(conn, principal, request_ids)  # visibility lives there
+    if not visible:
+        return {}
+    sql = text(_SQL["cooperation-request"].format(where="r.id = ANY(CAST(:ids AS uuid[]))"))
+    out = {}
+    for row in await conn.execute(sql, {"ids": list(visible)}):
+        m = row._mapping
+        out[m["id"]] = _profile("cooperation-request", row), _texts(m["title"], m["problem"], m["objectives"])
+    return out
 
 
 async def _opportunity_profile(conn: AsyncConnection, principal: Principal, opportunity_id: uuid.UUID
@@ -569,8 +693,30 @@ async def matches_for_request(
     """Who can help with a request: opportunities, offers on similar requests, experts, organizations and projects,
     and similar past requests that were matched; best first."""
     _check_limit(limit, kinds)
-    q, texts = await _request_profile(conn, principal, request_id)
-    return await _rank(conn, q, texts, [k for k in REQUEST_KINDS if not kinds or k in kinds], limit)
+    found = await _request_profiles(conn, principal, [request_id])
+    if request_id not in found:
+        raise NotFound(f"no cooperation request {request_id}")
+    (ranked,) = await _rank(conn, [found[request_id]], [k for k in REQUEST_KINDS if not kinds or k in kinds], limit)
+    return ranked
+
+
+async def matches_for_requests(
+    conn: AsyncConnection, principal: Principal, request_ids: Sequence[uuid.UUID], *, limit: int = DEFAULT_LIMIT,
+    kinds: Sequence[str] | None = None,
+) -> list[list[dict[str, Any]]]:  # fmt: skip
+    """`matches_for_request` for up to BATCH_MAX requests at once (a GraphQL list), in as many statements as for
+    one; a request the caller cannot see has none."""
+    _check_limit(limit, kinds)
+    if len(request_ids) > BATCH_MAX:
+        raise BadRequest(f"matches are ranked for at most {BATCH_MAX} requests per query ({len(request_ids)} asked); "
+                         f"ask for fewer requests (first: {BATCH_MAX})",
+                         errors=[{"loc": ["matches"], "type": "value_error",
+                                  "msg": f"at most {BATCH_MAX} requests per query"}])  # fmt: skip
+    found = await _request_profiles(conn, principal, request_ids)
+    ids = [i for i in dict.fromkeys(request_ids) if i in found]
+    wanted = [k for k in REQUEST_KINDS if not kinds or k in kinds]
+    ranked = dict(zip(ids, await _rank(conn, [found[i] for i in ids], wanted, limit) if ids else [], strict=True))
+    return [ranked.get(i, []) for i in request_ids]
 
 
 async def matches_for_opportunity(
@@ -579,7 +725,8 @@ async def matches_for_opportunity(
     """The open, unexpired, eligible requests an opportunity can serve; best first."""
     _check_limit(limit, None)
     q, texts = await _opportunity_profile(conn, principal, opportunity_id)
-    return await _rank(conn, q, texts, OPPORTUNITY_KINDS, limit)
+    (ranked,) = await _rank(conn, [(q, texts)], OPPORTUNITY_KINDS, limit)
+    return ranked
 
 
 def settings() -> dict[str, Any]:

@@ -81,3 +81,50 @@ async def test_search_filters_expand_broader_terms(client, engine):
         assert [h["id"] for h in r.json()["hits"]] == [str(a)]
     finally:
         set_backend(None)
+
+
+VOCABULARY_LISTS = [  # every write schema with lists drawn from a vocabulary
+    ("app.models.cooperation", "RequestCreate"), ("app.models.cooperation", "RequestUpdate"),
+    ("app.models.opportunity", "OpportunityCreate"), ("app.models.opportunity", "OpportunityUpdate"),
+    ("app.models.record", "RecordCreate"), ("app.models.record", "RecordUpdate"),
+    ("app.models.decision", "DecisionCreate"), ("app.models.decision", "DecisionUpdate"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("module", "name"), VOCABULARY_LISTS)
+async def test_a_term_list_holds_its_whole_vocabulary_and_no_more(module, name):
+    import importlib
+
+    import annotated_types
+
+    from app.reference import load_vocabularies
+    from app.services.reference import FIELD_VOCABULARY
+
+    schema = getattr(importlib.import_module(module), name)
+    checked = 0
+    for field, info in schema.model_fields.items():
+        if field not in FIELD_VOCABULARY:
+            continue
+        caps = [m.max_length for m in info.metadata if isinstance(m, annotated_types.MaxLen)]
+        assert caps == [len(load_vocabularies()[FIELD_VOCABULARY[field]])], (name, field, caps)
+        checked += 1
+    assert checked >= 3
+
+
+async def test_every_gbf_goal_and_target_fit_in_one_request_opportunity_and_record(client):
+    from tests.auth import bearer, token_for
+
+    every = [t["code"] for t in (await client.get("/api/v1/vocabularies/gbf-targets")).json()["terms"]]
+    assert len(every) == 27  # 4 goals and 23 targets
+    headers = bearer(await token_for("FJ", "cooperation:write", "records:write"))
+    for url, body in (
+        ("/api/v1/cooperation-requests", {"title": {"en": "Everything at once"}}),
+        ("/api/v1/opportunities", {"title": {"en": "Support for every target"}}),
+        ("/api/v1/records", {"type": "project", "title": {"en": "A project on every target"}}),
+    ):
+        r = await client.post(url, json={**body, "gbf_targets": every}, headers=headers)
+        assert r.status_code == 201, (url, r.text)
+        assert r.json()["gbf_targets"] == every
+    q = "mutation($i: RequestInput!) { createCooperationRequest(input: $i) { gbfTargets } }"
+    got = data(await gql(client, q, {"i": {"title": {"en": "Through GraphQL"}, "gbfTargets": every}}, headers))
+    assert got["createCooperationRequest"]["gbfTargets"] == every

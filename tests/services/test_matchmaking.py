@@ -263,3 +263,35 @@ async def test_unknown_ids_are_404(client):
         f"/api/v1/opportunities/{uuid.uuid4()}/matches",
     ):
         assert (await client.get(url)).status_code == 404
+
+
+async def test_a_list_of_requests_ranks_their_matches_in_a_fixed_number_of_statements(client):
+    from tests.graphql import count_sql
+
+    themes = [("GBF-TARGET-02", "mangrove replanting"), ("GBF-TARGET-06", "invasive rats eradication"),
+              ("GBF-TARGET-21", "taxonomy barcoding specimens")]  # fmt: skip
+    async with db.transaction() as s:
+        for i in range(matchmaking.BATCH_MAX + 1):
+            target, words = themes[i % 3]
+            await create_request(s, party="FJ", title={"en": f"Help with {words} ({i})"}, gbf_targets=[target])
+        for target, words in themes:
+            await create_record(s, type="expert", party="NZ", status="published", gbf_targets=[target],
+                                title={"en": f"Expert in {words}"})  # fmt: skip
+            await create_request(s, party="WS", status="matched", title={"en": f"Past {words}"}, gbf_targets=[target])
+    q = ("query($n: Int!) { cooperationRequests(first: $n, filter: {status: \"open\"}) { nodes { id"
+         " matches(first: 3) { kind id score reasons { kind term } } } } }")  # fmt: skip
+    data(await gql(client, q, {"n": 1}))  # reference data and planner statistics cached
+    counts, nodes = {}, []
+    for n in (2, matchmaking.BATCH_MAX):
+        with count_sql() as statements:
+            nodes = data(await gql(client, q, {"n": n}))["cooperationRequests"]["nodes"]
+        assert len(nodes) == n and all(node["matches"] for node in nodes)
+        counts[n] = len(statements)
+    assert counts[2] == counts[matchmaking.BATCH_MAX], counts  # not one ranking's statements per request
+    for node in nodes:  # batched, each request gets what it gets alone
+        alone = (await client.get(f"/api/v1/cooperation-requests/{node['id']}/matches?limit=3")).json()["items"]
+        assert [(m["kind"], m["id"], m["score"]) for m in node["matches"]] == [
+            (m["kind"], m["id"], m["score"]) for m in alone]  # fmt: skip
+    body = await gql(client, q, {"n": matchmaking.BATCH_MAX + 1})  # more than a batch: refused, not slow
+    assert body["errors"] and {e["extensions"]["code"] for e in body["errors"]} == {"BAD_REQUEST"}
+    assert str(matchmaking.BATCH_MAX) in body["errors"][0]["message"]

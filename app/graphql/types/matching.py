@@ -60,10 +60,10 @@ class Match:
 
 async def request_matches(root: Row, info: Info, first: int = matchmaking_service.DEFAULT_LIMIT,
                           kinds: list[str] | None = None) -> list[Match]:  # fmt: skip
-    """Who can help with this request, best first (as GET /cooperation-requests/{id}/matches)."""
-    async with info.context.read() as conn:
-        return await matchmaking_service.matches_for_request(conn, info.context.principal, root["id"], limit=first,
-                                                             kinds=kinds)  # type: ignore[return-value]  # fmt: skip
+    """Who can help with this request, best first (as GET /cooperation-requests/{id}/matches); a list of requests
+    ranks through one loader call (at most matchmaking.BATCH_MAX requests)."""
+    key = (root["id"], first, tuple(kinds) if kinds else None)
+    return await info.context.loaders.request_matches.load(key)  # type: ignore[return-value]
 
 
 async def opportunity_matches(root: Row, info: Info, first: int = matchmaking_service.DEFAULT_LIMIT) -> list[Match]:
