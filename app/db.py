@@ -25,6 +25,7 @@ from app.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 _engine: AsyncEngine | None = None
+_read_engine: AsyncEngine | None = None  # DATABASE_READ_URL (a read replica), made on first use
 _session_factory: async_sessionmaker[AsyncSession] | None = None
 _embedded: Any = None
 
@@ -168,9 +169,24 @@ def get_engine() -> AsyncEngine:
     return _engine if _engine is not None else init_engine()
 
 
+def read_engine() -> AsyncEngine:
+    """The engine of the anonymous read path: DATABASE_READ_URL (a read-only replica) when set, else the primary's."""
+    global _read_engine
+    settings = get_settings()
+    if not settings.database_read_url:
+        return get_engine()
+    if _read_engine is None:
+        _read_engine = make_engine(settings.database_read_url, pool_size=settings.db_pool_size,
+                                   server_settings={"application_name": "chm-api-read"})  # fmt: skip
+    return _read_engine
+
+
 async def dispose_engine() -> None:
     """Close every pooled connection."""
-    global _engine, _session_factory
+    global _engine, _read_engine, _session_factory
+    if _read_engine is not None:
+        await _read_engine.dispose()
+    _read_engine = None
     if _engine is not None:
         await _engine.dispose()
     _engine = None
@@ -193,9 +209,10 @@ async def transaction() -> AsyncIterator[AsyncSession]:
 
 
 @asynccontextmanager
-async def read_connection() -> AsyncIterator[AsyncConnection]:
-    """An autocommit connection: reads pay no BEGIN/ROLLBACK round trip."""
-    async with get_engine().connect() as conn:
+async def read_connection(*, replica: bool = False) -> AsyncIterator[AsyncConnection]:
+    """An autocommit connection: reads pay no BEGIN/ROLLBACK round trip. `replica`: an anonymous read, which may
+    be served by DATABASE_READ_URL (a token holder reads the primary, so it always sees its own writes)."""
+    async with (read_engine() if replica else get_engine()).connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
 

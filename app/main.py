@@ -11,8 +11,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette_compress import CompressMiddleware, add_compress_type
 
 from app import __version__, db, openapi, problems
+from app.cache import ResponseCache
 from app.graphql.schema import graphql_router
-from app.middleware import EdgeMiddleware, HttpMiddleware, RateLimitMiddleware, RequestIdMiddleware
+from app.leader import INPROCESS_WORKERS_LOCK, Leadership
+from app.middleware import ApiMiddleware, EdgeLimits, RateLimitMiddleware
 from app.ratelimit import parse_networks
 from app.routers import (
     changes,
@@ -47,21 +49,38 @@ BROTLI_QUALITY = 2
 GZIP_LEVEL = 1
 
 
+async def _start_workers() -> list[Any]:
+    from app.exchange import webhooks as webhook_delivery
+    from app.search.worker import start_default_worker
+
+    return [await start_default_worker(), await webhook_delivery.start_default_worker()]
+
+
+async def _stop_workers(workers: list[Any]) -> None:
+    for worker in workers:
+        await worker.stop()
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    db.init_engine()
-    workers: list[Any] = []
+    engine = db.init_engine()
+    url = engine.url.render_as_string(hide_password=False)
+    cache: ResponseCache | None = app.state.response_cache
+    if cache is not None:
+        cache.listen_url = url  # NOTIFY comes from the primary, never from a read replica
+        await cache.start()
+    leadership = None
     if get_settings().run_inprocess_worker:  # development: search and webhooks work without `chm worker`
-        from app.exchange import webhooks as webhook_delivery
-        from app.search.worker import start_default_worker
-
-        workers.append(await start_default_worker())
-        workers.append(await webhook_delivery.start_default_worker())
+        # One process of `chm serve --workers N` runs them (whichever holds the advisory lock).
+        leadership = Leadership(url, INPROCESS_WORKERS_LOCK, _start_workers, _stop_workers)
+        await leadership.start()
     try:
         yield
     finally:
-        for worker in workers:
-            await worker.stop()
+        if leadership is not None:
+            await leadership.stop()
+        if cache is not None:
+            await cache.stop()
         await db.dispose_engine()
 
 
@@ -96,21 +115,21 @@ def create_app() -> FastAPI:
     app.include_router(graphql_router(settings), include_in_schema=False)
     app.add_middleware(CompressMiddleware, minimum_size=COMPRESS_MIN_BYTES, zstd=False, brotli_quality=BROTLI_QUALITY,
                        gzip_level=GZIP_LEVEL)  # fmt: skip
-    app.add_middleware(HttpMiddleware)
+    # Everything else at the edge is one layer (app/middleware.py): each wrapping layer costs every request.
     exposed = ["ETag", "Link", "X-Request-ID", "Retry-After", "X-Change-Seq"]
-    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
-                       allow_headers=["*"], expose_headers=exposed)  # fmt: skip
+    cors = CORSMiddleware(None, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"],  # type: ignore[arg-type]
+                          expose_headers=exposed)  # fmt: skip
+    limiter = None
     if settings.rate_limit_per_minute > 0:
-        app.add_middleware(
-            RateLimitMiddleware,
-            per_minute=settings.rate_limit_per_minute,
-            burst=settings.rate_limit_burst,
-            trusted_proxies=parse_networks(settings.trusted_proxies),
-        )
-    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes,
-                       max_bulk_bytes=settings.max_bulk_body_bytes,
-                       max_header_bytes=settings.max_header_bytes)  # fmt: skip
-    app.add_middleware(RequestIdMiddleware)
+        limiter = RateLimitMiddleware(None, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst,
+                                      trusted_proxies=parse_networks(settings.trusted_proxies))  # fmt: skip
+    edge = EdgeLimits(max_body_bytes=settings.max_body_bytes, max_bulk_bytes=settings.max_bulk_body_bytes,
+                      max_header_bytes=settings.max_header_bytes)  # fmt: skip
+    cache = None
+    if settings.response_cache:  # listens (and so caches) once the lifespan has started it
+        cache = ResponseCache(max_bytes=settings.response_cache_bytes, max_age=settings.response_cache_max_age)
+    app.state.response_cache = cache
+    app.add_middleware(ApiMiddleware, edge=edge, limiter=limiter, cors=cors, cache=cache)
     return app
 
 

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _DOMAIN = r"^[A-Za-z][A-Za-z0-9-]*(\.[A-Za-z][A-Za-z0-9-]*)+$"  # an OAI-PMH repositoryIdentifier
@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    # A read-only replica for anonymous reads (app.db.read_engine); unset: DATABASE_URL serves them too.
+    database_read_url: str | None = Field(default=None, alias="DATABASE_READ_URL")
     chm_data_dir: Path = Field(default=Path(".chm"), alias="CHM_DATA_DIR")
     chm_env: Literal["development", "production", "test"] = Field(default="development", alias="CHM_ENV")
     chm_secret_key: SecretStr | None = Field(default=None, alias="CHM_SECRET_KEY")
@@ -33,6 +35,10 @@ class Settings(BaseSettings):
     graphql_ide: bool | None = Field(default=None, alias="CHM_GRAPHQL_IDE")
     graphql_introspection: bool | None = Field(default=None, alias="CHM_GRAPHQL_INTROSPECTION")
     cache_max_age: int = Field(default=60, ge=0, alias="CHM_CACHE_MAX_AGE")  # anonymous reads, seconds
+    # The in-process response cache of anonymous reads (app/cache.py), cleared through the change log.
+    response_cache: bool = Field(default=True, alias="CHM_RESPONSE_CACHE")
+    response_cache_bytes: int = Field(default=32 << 20, ge=0, alias="CHM_RESPONSE_CACHE_BYTES")
+    response_cache_max_age: float = Field(default=10.0, gt=0, alias="CHM_RESPONSE_CACHE_MAX_AGE")
     rate_limit_per_minute: int = Field(default=600, alias="CHM_RATE_LIMIT_PER_MINUTE")
     rate_limit_burst: int | None = Field(default=None, ge=1, alias="CHM_RATE_LIMIT_BURST")
     trusted_proxies: str = Field(
@@ -74,6 +80,7 @@ class Settings(BaseSettings):
     webhook_max_per_owner: int = Field(default=100, ge=1, alias="CHM_WEBHOOK_MAX_PER_OWNER")
     webhook_log_retention_days: int = Field(default=14, ge=1, alias="CHM_WEBHOOK_LOG_RETENTION_DAYS")
     bundle_key: Path | None = Field(default=None, alias="CHM_BUNDLE_KEY")
+    _generated_secret: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -118,12 +125,14 @@ class Settings(BaseSettings):
         """The signing secret: configured, or generated once into the data directory in development."""
         if self.chm_secret_key is not None:
             return self.chm_secret_key.get_secret_value()
-        path = self.chm_data_dir / "secret.key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-        return path.read_text().strip()
+        if self._generated_secret is None:  # read once: cursors sign with it on every list page
+            path = self.chm_data_dir / "secret.key"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(secrets.token_urlsafe(48))
+                path.chmod(0o600)
+            self._generated_secret = path.read_text().strip()
+        return self._generated_secret
 
 
 @lru_cache

@@ -46,9 +46,9 @@ async def get_principal(request: Request) -> Principal:
         return await tokens_service.authenticate(conn, token)
 
 
-async def read_conn() -> AsyncIterator[AsyncConnection]:
-    """An autocommit connection for reads."""
-    async with db.read_connection() as conn:
+async def read_conn(principal: Annotated[Principal, Depends(get_principal)]) -> AsyncIterator[AsyncConnection]:
+    """An autocommit connection for reads (anonymous ones may go to the read replica, DATABASE_READ_URL)."""
+    async with db.read_connection(replica=principal.is_anonymous) as conn:
         yield conn
 
 

@@ -34,7 +34,9 @@ class Context(BaseContext):
         (sibling fields resolve concurrently, a connection runs one statement at a time)."""
         async with self._lock:
             if self._conn is None:
-                self._conn = await self._stack.enter_async_context(db.read_connection())
+                self._conn = await self._stack.enter_async_context(
+                    db.read_connection(replica=self.principal.is_anonymous)
+                )
             yield self._conn
 
     @cached_property

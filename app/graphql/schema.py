@@ -20,6 +20,7 @@ from strawberry.types.execution import ExecutionContext, ExecutionResult
 from app.graphql import errors as graphql_errors
 from app.graphql import limits
 from app.graphql.context import get_context
+from app.graphql.execution import FastExecutionContext
 from app.graphql.resolvers import cooperation, decisions, nodes, opportunities, records, reference, search, webhooks
 from app.graphql.types.common import DateTimeScalar, resolve_attr
 from app.settings import Settings
@@ -102,6 +103,7 @@ def build_schema(*, introspection: bool) -> Schema:
         config=StrawberryConfig(default_resolver=resolve_attr),
         scalar_overrides={datetime: DateTimeScalar},
         extensions=limits.extensions(introspection=introspection),
+        execution_context_class=FastExecutionContext,
     )
 
 

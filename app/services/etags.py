@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, TypeAdapter
-from pydantic_core import to_json
 
 from app.errors import PreconditionFailed
 
@@ -22,11 +23,19 @@ def render(model: type[BaseModel], data: Any, *, trusted: bool = False) -> bytes
     """Validate `data` against `model` and serialize it in pydantic-core.
 
     `trusted`: `data` already has exactly the model's shape (a service built it field by field, as
-    `records.to_public` does), so serialize it without the validation pass — the hot list path."""
+    `records.to_public` does), so serialize it without the validation pass, with orjson (about twice as fast
+    as pydantic-core on plain dicts; `OPT_UTC_Z` writes UTC datetimes as pydantic does) — the hot list path."""
     if trusted:
-        return to_json(data)
+        return orjson.dumps(data, default=_as_str, option=orjson.OPT_UTC_Z)
     ad = adapter(model)
     return ad.dump_json(ad.validate_python(data))
+
+
+def _as_str(value: Any) -> str:
+    # asyncpg's own UUID type subclasses uuid.UUID, which orjson only takes exactly
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def etag_of(body: bytes) -> str:

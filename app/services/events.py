@@ -22,6 +22,9 @@ OUTBOX_CHANNEL = "chm_outbox"
 # NOTIFY on every change-log append, payload the newest seq (delivered at commit): the webhook worker, response
 # caches and anything else that follows the change log listen here. The one notification path for changes.
 CHANGES_CHANNEL = "chm_changes"
+# Set in `session.info` when this transaction appended to the change log: the response caches of the writer's
+# own process clear at its commit (app/cache.py), before the NOTIFY comes back.
+CHANGED_INFO_KEY = "chm_changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ async def emit(session: Any, principal: Principal, events: list[Event]) -> None:
         await session.execute(
             text("SELECT pg_notify(:c, (SELECT max(seq) FROM changes)::text)"), {"c": CHANGES_CHANNEL}
         )
+        session.info[CHANGED_INFO_KEY] = True
     outbox = [e for e in events if e.reindex]
     if outbox:
         await session.execute(insert(OUTBOX), [{"kind": e.kind, "entity_id": e.entity_id} for e in outbox])

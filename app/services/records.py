@@ -66,15 +66,27 @@ class RecordFilter(paging.Filter):
 
 
 _PUBLIC_FIELDS = tuple(RecordPublic.model_fields)
+_COLUMN_NAMES = tuple(c.name for c in PUBLIC_COLUMNS)
+# The shape to_public builds fast: `id`, `uid`, then the selected columns in their (schema) order, then the
+# fields no column holds (the owners' draft status). Checked here, so a reordered schema cannot skew it.
+_NOT_COLUMNS = tuple(f for f in _PUBLIC_FIELDS if f not in _COLUMN_NAMES and f != "uid")
+assert ("id", "uid", *(n for n in _COLUMN_NAMES[1:] if n != "serial"), *_NOT_COLUMNS) == _PUBLIC_FIELDS
+_SLOTS = dict.fromkeys(_NOT_COLUMNS)
 
 
 def to_public(row: Any) -> dict[str, Any]:
     """A head row as exactly the RecordPublic shape, in its field order (adds `uid`, drops `serial`), so a
     list page can be serialized without a second validation pass."""
-    data = row._asdict() if hasattr(row, "_asdict") else row
+    data = row if isinstance(row, dict) else dict(zip(_COLUMN_NAMES, row, strict=True))
     revision = data["revision"]
     uid = make_uid(data["type"], data["party"], data["serial"], revision) if revision else None
-    return {f: uid if f == "uid" else data.get(f) for f in _PUBLIC_FIELDS}
+    if len(data) != len(_COLUMN_NAMES):  # not a row of PUBLIC_COLUMNS: pick field by field
+        return {f: uid if f == "uid" else data.get(f) for f in _PUBLIC_FIELDS}
+    out = {"id": data["id"], "uid": uid}
+    out.update(data)
+    del out["serial"]
+    out.update(_SLOTS)
+    return out
 
 
 def visibility(principal: Principal) -> ColumnElement[bool]:
