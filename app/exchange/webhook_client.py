@@ -18,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 MAX_HEAD = 64 * 1024  # bytes of status line + headers accepted
+MAX_BUFFER = 256 * 1024  # bytes buffered at most: an answer never needs more than its head and the capped body
 IDLE_PER_TARGET = 2  # kept-alive connections per target (one event is in flight per subscription)
 
 
@@ -61,6 +62,8 @@ class _Conn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        if len(self.buffer) > MAX_BUFFER and self.transport is not None:
+            self.transport.close()  # a body far over the cap, or bytes nobody asked for: what is buffered suffices
         self._wake()
 
     def eof_received(self) -> bool:

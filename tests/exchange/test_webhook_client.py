@@ -93,7 +93,7 @@ async def test_chunked_answers_and_interim_responses():
 
 
 async def test_a_body_over_the_cap_is_cut_and_its_connection_not_reused():
-    big = b"HTTP/1.1 500 Oops\r\ncontent-length: 10000\r\n\r\n" + b"x" * 10000
+    big = b"HTTP/1.1 500 Oops\r\ncontent-length: 2000000\r\n\r\n" + b"x" * 2_000_000  # not buffered whole
     async with serving(lambda n: big) as (srv, target):
         client = Client()
         for _ in range(2):
