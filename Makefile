@@ -37,8 +37,8 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy app
 
-bench: $(STAMP)  ## chm-api against a plain Starlette+asyncpg baseline, side by side (see bench/README.md)
-	$(BIN)/python bench/run.py
+bench: $(STAMP)  ## every SPEC §9 benchmark in one run (~40 min), written to bench/RESULTS.md (see bench/README.md)
+	$(BIN)/python bench/run.py --full --write-results
 
 clean:
 	rm -rf $(VENV) .chm .pytest_cache

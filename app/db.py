@@ -120,7 +120,7 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(url: str, *, pool_size: int = 10, settings: Settings | None = None,
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int | None = None, settings: Settings | None = None,
                 server_settings: dict[str, str] | None = None) -> AsyncEngine:  # fmt: skip
     """An engine tuned for the API: orjson for JSON columns, a warm pool, no pre-ping round trip; every
     statement under `statement_timeout`, connects and pool waits bounded (so a dead database is a quick 503)."""
@@ -132,7 +132,7 @@ def make_engine(url: str, *, pool_size: int = 10, settings: Settings | None = No
     engine = create_async_engine(
         to_asyncpg_url(url),
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_timeout=settings.db_pool_timeout,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
@@ -159,7 +159,8 @@ def init_engine(url: str | None = None) -> AsyncEngine:
     global _engine, _session_factory
     if _engine is None:
         settings = get_settings()
-        _engine = make_engine(url or resolve_database_url(settings), pool_size=settings.db_pool_size)
+        _engine = make_engine(url or resolve_database_url(settings), pool_size=settings.db_pool_size,
+                              max_overflow=settings.db_max_overflow)  # fmt: skip
         _session_factory = async_sessionmaker(_engine, class_=AsyncSession, expire_on_commit=False)
     return _engine
 

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
         description="Comma-separated addresses/CIDRs whose X-Forwarded-For is believed",
     )
     db_pool_size: int = Field(default=20, alias="CHM_DB_POOL_SIZE")
+    # Connections opened past the pool under load (closed again when returned); None: as many as the pool.
+    db_max_overflow: int | None = Field(default=None, ge=0, alias="CHM_DB_MAX_OVERFLOW")
     max_body_bytes: int = Field(default=1 << 20, ge=1024, alias="CHM_MAX_BODY_BYTES")
     max_bulk_body_bytes: int = Field(default=10 << 20, ge=1024, alias="CHM_MAX_BULK_BODY_BYTES")
     max_header_bytes: int = Field(default=16 << 10, ge=1024, alias="CHM_MAX_HEADER_BYTES")

@@ -1,6 +1,6 @@
 """Webhook delivery: events delivered per second and commit-to-receipt lag (SPEC §9: p95 < 1 s).
 
-Run by hand, never as tests. Three processes on one machine: this one (publishes records through the services and
+Run by hand, never as tests. Processes on one machine: this one (publishes records through the services and
 times each commit), a delivery worker (`DeliveryWorker`, as `chm worker` runs it) and the receivers (one asyncio
 process listening on `--subscriptions` loopback ports, answering 200 and stamping each arrival).
 
@@ -11,6 +11,10 @@ process listening on `--subscriptions` loopback ports, answering 200 and stampin
 Two phases: **burst** (the events published as fast as bulk publishing goes: delivered events/s is the delivery
 capacity) and **paced** (`--rate` events/s in transactions of `--batch`: the lag a subscriber sees at that rate).
 Lag = receipt time at the receiver - the publisher's commit time, over every (subscription, event) pair.
+
+Meanwhile the API serves its normal load (`--api-rps`, 0 turns it off): chm-api in its own uvicorn process (one
+worker, uvloop, httptools, as `chm serve` runs it) and a client process sending GET requests at that rate (the
+records list page and the change feed, alternately), open loop; its latency is reported next to the lag.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -94,6 +99,71 @@ async def _receivers(n: int, out: str) -> None:
 # --- the delivery worker (a child process) ----------------------------------------------------------------------
 
 
+async def _api_load(base: str, rps: float, out: str) -> None:
+    """GET requests at `rps` per second (open loop: a slow answer does not slow the schedule) until stdin closes."""
+    import httpx
+
+    paths = ["/api/v1/records?limit=50", "/api/v1/changes?limit=100"]
+    latencies: list[float] = []
+    errors = 0
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.run_in_executor(None, sys.stdin.read).add_done_callback(lambda _: loop.call_soon_threadsafe(stop.set))
+
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=32)) as client:
+
+        async def one(path: str) -> None:
+            nonlocal errors
+            t = time.perf_counter()
+            try:
+                r = await client.get(path)
+                if r.status_code != 200:
+                    errors += 1
+            except httpx.HTTPError:
+                errors += 1
+            latencies.append((time.perf_counter() - t) * 1000)
+
+        tasks: set[asyncio.Task[None]] = set()
+        started, i = time.perf_counter(), 0
+        print("ready", flush=True)
+        while not stop.is_set():
+            task = asyncio.create_task(one(paths[i % len(paths)]))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            i += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(0.0, started + i / rps - time.perf_counter()))
+        seconds = time.perf_counter() - started
+        if tasks:
+            await asyncio.wait(tasks, timeout=30)
+    result = {"requests": len(latencies), "errors": errors, "rps": round(len(latencies) / seconds, 1),
+              "p50_ms": round(pct(latencies, 50), 1), "p95_ms": round(pct(latencies, 95), 1),
+              "p99_ms": round(pct(latencies, 99), 1)}  # fmt: skip
+    await loop.run_in_executor(None, Path(out).write_text, json.dumps(result))
+
+
+def _start_api(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """chm-api on a free loopback port (one uvicorn worker, as in bench/run.py); answers the process and its URL."""
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port), "--workers",
+           "1", "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(base + "/api/v1/records?limit=1", timeout=5).status_code == 200:
+                return proc, base
+        time.sleep(0.25)
+    proc.kill()
+    raise RuntimeError(f"chm-api did not start: {log.read_text(errors='replace')[-2000:]}")
+
+
 async def _worker(concurrency: int) -> None:
     from app import db
     from app.exchange.webhooks import DeliveryWorker
@@ -104,6 +174,7 @@ async def _worker(concurrency: int) -> None:
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     await w.stop()
+    print(json.dumps({"cpu_seconds": round(time.process_time(), 2), "delivered": w.delivered}), flush=True)
     await db.dispose_engine()
 
 
@@ -219,12 +290,26 @@ def main(args: argparse.Namespace) -> int:
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
     procs.append(receivers)
 
+    api_out = out.parent / "api.json"
+    api_proc: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[str]] = []
+
     def start_worker() -> None:
+        nonlocal api_proc
         worker = subprocess.Popen([*me, "--_worker", str(args.concurrency)], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
         procs.insert(0, worker)
+        workers.append(worker)
         assert worker.stdout is not None
         worker.stdout.readline()
+        if args.api_rps > 0:
+            api_env = {**env, "CHM_INPROCESS_WORKER": "false", "CHM_RATE_LIMIT_PER_MINUTE": str(10**9)}
+            api_proc, base = _start_api(api_env, out.parent / "api.log")
+            load = subprocess.Popen([*me, "--_api_load", base, "--_rps", str(args.api_rps), "--_out", str(api_out)],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+            procs.insert(0, load)
+            assert load.stdout is not None
+            load.stdout.readline()
 
     try:
         assert receivers.stdout is not None
@@ -237,10 +322,15 @@ def main(args: argparse.Namespace) -> int:
         for proc in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(60)
+        if api_proc is not None:
+            api_proc.terminate()
+            api_proc.wait(30)
         if tmp is not None and db._embedded is not None:
             db._embedded.cleanup()
             shutil.rmtree(tmp, ignore_errors=True)
+    worker_stats = json.loads(workers[0].stdout.read() or "{}") if workers and workers[0].stdout else {}
     arrivals = json.loads(out.read_text())
+    api = json.loads(api_out.read_text()) if api_out.exists() else None
     shutil.rmtree(out.parent, ignore_errors=True)
     pairs = args.subscriptions * args.events
     burst_lags, _ = _lags(run["burst"], arrivals)
@@ -257,6 +347,9 @@ def main(args: argparse.Namespace) -> int:
                   "lag_p95_ms": round(pct(paced_lags, 95), 1), "lag_p99_ms": round(pct(paced_lags, 99), 1),
                   "lag_max_ms": round(max(paced_lags, default=float("nan")), 1),
                   "lag_mean_ms": round(statistics.fmean(paced_lags), 1) if paced_lags else None},
+        "worker": {**worker_stats, "cpu_ms_per_delivery": round(1000 * worker_stats["cpu_seconds"] / (2 * pairs), 3)
+                   if worker_stats.get("cpu_seconds") else None},
+        "api_load": api, "load_average": [round(x, 2) for x in os.getloadavg()],
     }  # fmt: skip
     print(json.dumps(result, indent=2))
     ok = result["paced"]["lag_p95_ms"] < TARGET_LAG_P95_MS and len(paced_lags) == pairs == len(burst_lags)
@@ -273,13 +366,21 @@ if __name__ == "__main__":
     parser.add_argument("--batch", type=int, default=1, help="paced phase: events per transaction")
     parser.add_argument("--concurrency", type=int, default=64, help="subscriptions the worker serves at once")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--api-rps", type=float, default=20.0,
+                        help="the API's normal load meanwhile: GET requests/s (0: none)")  # fmt: skip
     parser.add_argument("--_receivers", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--_out", help=argparse.SUPPRESS)
     parser.add_argument("--_worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--_api_load", help=argparse.SUPPRESS)
+    parser.add_argument("--_rps", type=float, help=argparse.SUPPRESS)
     ns = parser.parse_args()
+    import uvloop  # as `chm worker` runs; the receivers stand for other machines, so keep their cost low
+
     if ns._receivers:
-        asyncio.run(_receivers(ns._receivers, ns._out))
+        uvloop.run(_receivers(ns._receivers, ns._out))
     elif ns._worker:
-        asyncio.run(_worker(ns._worker))
+        uvloop.run(_worker(ns._worker))
+    elif ns._api_load:
+        uvloop.run(_api_load(ns._api_load, ns._rps, ns._out))
     else:
         sys.exit(main(ns))

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import contextlib
+import functools
 import hashlib
 import hmac
+import ipaddress
 import logging
 import os
 import random
@@ -31,12 +34,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import __version__, db, metrics
+from app.exchange import webhook_client
 from app.models.record import make_uid
 from app.services import webhooks as rules
 from app.services.events import CHANGES_CHANNEL
@@ -50,6 +53,12 @@ EVENT_BATCH = 100  # change-log entries read per query
 ACK_BATCH = 50  # acknowledgements recorded per statement...
 ACK_INTERVAL = 0.1  # ...or after this many seconds (a crash before then only means those events are sent again)
 CLAIM_BUDGET = 500  # events delivered per claim before the subscription goes back to the queue (fairness)
+CLAIM_EVERY = 0.005  # seconds between two claims at most (wake-ups come in bursts)
+TAIL_SIZE = 20_000  # newest public change-log entries the worker keeps for every subscription to read
+TAIL_READ = 2_000  # entries read per refresh of that tail
+# Receivers whose connections are kept alive (least recently used dropped first): every subscription's, not just the
+# `concurrency` being served, or each turn of a subscription would open a new connection (and a TLS handshake).
+KEEP_ALIVE_TARGETS = 1_000
 USER_AGENT = f"chm-api-webhooks/{__version__}"
 
 
@@ -61,10 +70,18 @@ def secret_key(secret: str) -> bytes:
     return base64.b64decode(secret.removeprefix(rules.SECRET_PREFIX))
 
 
+@functools.lru_cache(maxsize=1024)
+def _keyed(secret: str) -> Any:
+    """An HMAC-SHA256 state with the key already mixed in (copied per message: the key schedule is done once)."""
+    return hmac.new(secret_key(secret), digestmod=hashlib.sha256)
+
+
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """One `v1,<base64>` signature of `{id}.{timestamp}.{body}`."""
-    digest = hmac.new(secret_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+    mac = _keyed(secret).copy()
+    mac.update(f"{msg_id}.{timestamp}.".encode())
+    mac.update(body)
+    return "v1," + base64.b64encode(mac.digest()).decode()
 
 
 def signature_header(secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> str:
@@ -258,53 +275,36 @@ class Attempt:
     outcome: str = "success"  # success | http_error | timeout | connection_error | refused
 
 
-def parts_origin(url: str) -> str:
-    """scheme://host:port of a URL."""
-    return "/".join(url.split("/", 3)[:3])
-
-
 class Sender:
     """POSTs signed messages: the host resolved and checked on every attempt (DNS rebinding), the connection pinned
-    to the checked address, no redirects, a total timeout, the response body read up to a small cap."""
+    to the checked address (kept alive per address and Host), no redirects, a total timeout, the response body read
+    up to a small cap."""
 
-    def __init__(self, settings: Settings | None = None, *, max_connections: int = 100) -> None:
+    def __init__(self, settings: Settings | None = None, *, max_targets: int = KEEP_ALIVE_TARGETS) -> None:
         self.settings = settings or get_settings()
         self.timeout = self.settings.webhook_timeout_seconds
-        self.max_clients = max_connections
-        # One small client per target origin: httpcore scans its whole pool on every request, so one shared pool of
-        # a hundred receivers' connections costs O(receivers) per delivery. At most one event is in flight per
-        # subscription, so two connections per origin are plenty.
-        self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
-
-    def client(self, origin: str) -> httpx.AsyncClient:
-        client = self._clients.get(origin)
-        if client is None:
-            client = httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(self.timeout), trust_env=False,
-                                       limits=httpx.Limits(max_connections=4, max_keepalive_connections=2))  # fmt: skip
-            self._clients[origin] = client
-            while len(self._clients) > self.max_clients:  # least recently used first; its requests finish on their own
-                _, old = self._clients.popitem(last=False)
-                asyncio.get_running_loop().create_task(old.aclose())
-        else:
-            self._clients.move_to_end(origin)
-        return client
+        self.http = webhook_client.Client(max_targets=max_targets)
+        self._literal: dict[str, tuple[webhook_client.Target, str]] = {}  # checked URLs whose host is an IP address
 
     async def close(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
+        await self.http.close()
 
-    async def _target(self, url: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    async def _target(self, url: str) -> tuple[webhook_client.Target, str]:
+        known = self._literal.get(url)
+        if known is not None:
+            return known
         parts = rules.parse_url(url, settings=self.settings)
         host = parts.hostname
         port = parts.port or (443 if parts.scheme == "https" else 80)
         addrs = await rules.resolve(host, port, allow_private=self.settings.webhook_private_targets)
-        addr = addrs[0]
-        netloc_ip = f"[{addr}]" if ":" in addr else addr
-        pinned = parts._replace(netloc=f"{netloc_ip}:{port}").geturl()
         host_header = parts.netloc.rsplit("@", 1)[-1]
-        extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-        return pinned, {"Host": host_header}, extensions
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        out = webhook_client.Target(addrs[0], port, parts.scheme == "https", host_header, host), path
+        if _is_ip(host):  # an address, not a name: nothing can rebind, the check above holds for good
+            if len(self._literal) >= 10_000:
+                self._literal.clear()
+            self._literal[url] = out
+        return out
 
     async def send(self, url: str, event: Event, secrets: list[str]) -> Attempt:
         """One attempt; never raises."""
@@ -312,34 +312,20 @@ class Sender:
         ts = int(time.time())
         try:
             async with asyncio.timeout(self.timeout):
-                pinned, headers, extensions = await self._target(url)
-                signature = signature_header(secrets, event.id, ts, event.body)
-                headers.update({"content-type": "application/json", "user-agent": USER_AGENT, "webhook-id": event.id,
-                                "webhook-timestamp": str(ts), "webhook-signature": signature})  # fmt: skip
-                client = self.client(f"{parts_origin(pinned)}|{headers['Host']}")
-                request = client.build_request("POST", pinned, content=event.body, headers=headers,
-                                                    extensions=extensions)  # fmt: skip
-                response = await client.send(request, stream=True)
-                try:
-                    chunks, size = [], 0
-                    async for chunk in response.aiter_raw():
-                        chunks.append(chunk)
-                        size += len(chunk)
-                        if size >= RESPONSE_CAP:
-                            break
-                finally:
-                    await response.aclose()
+                target, path = await self._target(url)
+                headers = {"content-type": "application/json", "user-agent": USER_AGENT, "webhook-id": event.id,
+                           "webhook-timestamp": str(ts),
+                           "webhook-signature": signature_header(secrets, event.id, ts, event.body)}  # fmt: skip
+                response = await self.http.post(target, path, headers, event.body, cap=RESPONSE_CAP)
         except rules.UnsafeUrl as exc:
             return self._done(started, Attempt(False, error=exc.detail, outcome="refused"))
         except TimeoutError:
             return self._done(started, Attempt(False, error=f"timed out after {self.timeout:g} s", outcome="timeout"))
-        except httpx.TimeoutException:
-            return self._done(started, Attempt(False, error=f"timed out after {self.timeout:g} s", outcome="timeout"))
-        except (httpx.HTTPError, OSError) as exc:
+        except OSError as exc:  # refused, reset, TLS failure, an answer that is not HTTP
             return self._done(started, Attempt(False, error=f"{type(exc).__name__}: {exc}"[:500],
                                                outcome="connection_error"))  # fmt: skip
-        excerpt = b"".join(chunks)[:RESPONSE_CAP].decode("utf-8", "replace")[:EXCERPT_CHARS] or None
-        code = response.status_code
+        excerpt = response.body.decode("utf-8", "replace")[:EXCERPT_CHARS] or None
+        code = response.status
         if 200 <= code < 300:
             return self._done(started, Attempt(True, code, excerpt=excerpt))
         why = f"HTTP {code}" + (" (redirects are not followed)" if 300 <= code < 400 else "")
@@ -350,6 +336,14 @@ class Sender:
         attempt.duration_ms = round((time.perf_counter() - started) * 1000, 2)
         metrics.WEBHOOK_DELIVERIES.labels(attempt.outcome).inc()
         return attempt
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 # --- the worker -----------------------------------------------------------------------------------------------
@@ -365,27 +359,50 @@ _CLAIM = """
         ORDER BY t.next_attempt_at LIMIT :n FOR UPDATE SKIP LOCKED)
     RETURNING s.id, s.url, s.status, s.event_types, s.parties, s.kinds, s.secret, s.previous_secret,
               s.previous_secret_expires_at, s.delivered_seq, s.attempts, s.next_attempt_at, s.failing_since,
-              now() AS now
+              now() AS now, EXISTS (SELECT 1 FROM webhook_deliveries d
+                                    WHERE d.subscription_id = s.id AND d.outcome = 'pending') AS pending
+"""
+# The change log's head and the public entries after :after up to it, in one snapshot (one statement): every
+# entry at or below the head has committed (seq order is commit order), so nothing can appear below it later.
+_TAIL = """
+    WITH h AS (SELECT coalesce(max(seq), 0) AS head FROM changes)
+    SELECT h.head, c.seq, c.kind, c.entity_id, c.party, c.op, c.revision, c.at
+    FROM h LEFT JOIN LATERAL (SELECT * FROM changes WHERE seq > :after AND seq <= h.head AND public
+                              ORDER BY seq LIMIT :n) c ON true
+    ORDER BY c.seq
 """
 _EVENTS = """
     SELECT seq, kind, entity_id, party, op, revision, at FROM changes
     WHERE seq > :after AND public {filters} ORDER BY seq LIMIT :n
 """
-_ACK = """
-    WITH s AS (
-        UPDATE webhook_subscriptions SET delivered_seq = GREATEST(delivered_seq, :seq), attempts = 0,
-            failing_since = NULL, last_error = NULL, last_success_at = now(), next_attempt_at = now(),
-            lease_until = now() + make_interval(secs => :lease)
-        WHERE id = :id AND lease_owner = :w RETURNING id, status),
+# Acknowledgements (and releases) of every subscription the worker served since the last flush, in one statement
+# fenced by each lease: a subscription taken over, or deleted, meanwhile records nothing (its events are sent again).
+_FLUSH = """
+    WITH a AS (
+        SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:acked AS bigint[]), CAST(:skip AS bigint[]),
+                             CAST(:rel AS boolean[])) AS a(id, acked, skip, rel)),
+    s AS (
+        UPDATE webhook_subscriptions w SET
+            delivered_seq = GREATEST(w.delivered_seq, a.acked, CASE WHEN w.status = 'active' THEN a.skip ELSE 0 END),
+            attempts = CASE WHEN a.acked > 0 THEN 0 ELSE w.attempts END,
+            failing_since = CASE WHEN a.acked > 0 THEN NULL ELSE w.failing_since END,
+            last_error = CASE WHEN a.acked > 0 THEN NULL ELSE w.last_error END,
+            last_success_at = CASE WHEN a.acked > 0 THEN now() ELSE w.last_success_at END,
+            next_attempt_at = CASE WHEN a.acked > 0 THEN now() ELSE w.next_attempt_at END,
+            lease_owner = CASE WHEN a.rel THEN NULL ELSE w.lease_owner END,
+            lease_until = CASE WHEN a.rel THEN NULL ELSE now() + make_interval(secs => :lease) END
+        FROM a WHERE w.id = a.id AND w.lease_owner = :w
+        RETURNING w.id, w.status),
     logged AS (
         INSERT INTO webhook_deliveries (subscription_id, event_id, event_type, seq, attempt, outcome, status_code,
                                         duration_ms, response_excerpt, attempted_at)
-        SELECT s.id, d.eid, d.etype, d.seq, d.attempt, 'success', d.code, d.ms, d.excerpt, d.at
-        FROM s, unnest(CAST(:eids AS text[]), CAST(:etypes AS text[]), CAST(:seqs AS bigint[]),
-                       CAST(:attempts AS int[]), CAST(:codes AS int[]), CAST(:mss AS float8[]),
-                       CAST(:excerpts AS text[]), CAST(:ats AS timestamptz[]))
-             AS d(eid, etype, seq, attempt, code, ms, excerpt, at))
-    SELECT status FROM s
+        SELECT d.sid, d.eid, d.etype, d.seq, d.attempt, 'success', d.code, d.ms, d.excerpt, d.at
+        FROM unnest(CAST(:sids AS uuid[]), CAST(:eids AS text[]), CAST(:etypes AS text[]), CAST(:seqs AS bigint[]),
+                    CAST(:attempts AS int[]), CAST(:codes AS int[]), CAST(:mss AS float8[]),
+                    CAST(:excerpts AS text[]), CAST(:ats AS timestamptz[]))
+             AS d(sid, eid, etype, seq, attempt, code, ms, excerpt, at)
+        WHERE d.sid IN (SELECT id FROM s))
+    SELECT id, status FROM s
 """
 _FAIL = """
     WITH s AS (
@@ -402,15 +419,6 @@ _FAIL = """
                                     duration_ms, error, response_excerpt, attempted_at)
     SELECT id, :eid, :etype, :seq, :attempt, 'failure', :code, :ms, :err, :excerpt, now() FROM s
     RETURNING (SELECT status FROM s)
-"""
-_RENEW = """
-    UPDATE webhook_subscriptions SET lease_until = now() + make_interval(secs => :lease)
-    WHERE id = :id AND lease_owner = :w AND status = 'active'
-"""
-_RELEASE = """
-    UPDATE webhook_subscriptions SET lease_owner = NULL, lease_until = NULL,
-        delivered_seq = CASE WHEN status = 'active' THEN GREATEST(delivered_seq, :seq) ELSE delivered_seq END
-    WHERE id = :id AND lease_owner = :w
 """
 _PENDING = """
     SELECT id, event_id, event_type, seq, redelivery_of FROM webhook_deliveries
@@ -490,10 +498,13 @@ class DeliveryWorker:
         self.lease = max(30.0, 3 * self.settings.webhook_timeout_seconds)
         self.base_url = self.settings.link_base_url()
         self.cache = PayloadCache()
+        self.tail = _Tail(self)
+        self.acks = _Flusher(self)
         self.sender: Sender | None = None
         self.delivered = 0
         self.last_error: str | None = None
         self._wake = asyncio.Event()
+        self._changed = True  # the change log may have grown since the tail was read
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._jobs: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -514,11 +525,12 @@ class DeliveryWorker:
                 url = db.get_engine().url.render_as_string(hide_password=False)
                 self._own_engine = db.make_engine(url, pool_size=min(self.concurrency + 2, 64), server_settings={
                     "application_name": "chm-webhooks", "synchronous_commit": "off"})  # fmt: skip
-            self.sender = self.sender or Sender(self.settings, max_connections=max(self.concurrency, 10))
+            self.sender = self.sender or Sender(self.settings)
+            self.acks.start()
             self._task = asyncio.create_task(self._run(), name=f"webhook-worker {self.name}")
 
     async def stop(self) -> None:
-        """Let the events in flight finish, release the leases, stop."""
+        """Let the events in flight finish, record their acknowledgements, release the leases, stop."""
         self._stopping.set()
         self._wake.set()
         if self._task is not None:
@@ -527,6 +539,7 @@ class DeliveryWorker:
             self._task = None
         if self._jobs:
             await asyncio.gather(*self._jobs.values(), return_exceptions=True)
+        await self.acks.stop()
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.close()
@@ -539,6 +552,11 @@ class DeliveryWorker:
             self._own_engine = None
 
     def wake(self) -> None:
+        self._changed = True
+        self._wake.set()
+
+    def _on_change(self, *_: Any) -> None:
+        self._changed = True
         self._wake.set()
 
     async def _connect_listener(self) -> None:
@@ -546,10 +564,11 @@ class DeliveryWorker:
             return
         import asyncpg
 
+        self._changed = True  # appends made while nobody listened
         try:
             conn = await asyncpg.connect(db.to_libpq_url(self.engine.url.render_as_string(hide_password=False)))
-            for channel in (CHANGES_CHANNEL, rules.MANAGE_CHANNEL):
-                await conn.add_listener(channel, lambda *_: self._wake.set())
+            await conn.add_listener(CHANGES_CHANNEL, self._on_change)
+            await conn.add_listener(rules.MANAGE_CHANNEL, lambda *_: self._wake.set())
             self._listener = conn
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("webhook worker: LISTEN unavailable (%s); polling every %.1fs", exc, self.poll_interval)
@@ -559,13 +578,20 @@ class DeliveryWorker:
         loop = asyncio.get_running_loop()
         next_housekeeping = 0.0
         idle = self.poll_interval
+        last_claim = 0.0
         while not self._stopping.is_set():
             await self._connect_listener()
             self._wake.clear()
             try:
+                if self._changed or self._listener is None:
+                    self._changed = False
+                    await self.tail.refresh()
                 free = self.concurrency - len(self._jobs)
                 if free > 0:
-                    for sub in await self._claim(free):
+                    # Wake-ups come in bursts (a commit, then every finished subscription): one claim serves them.
+                    await asyncio.sleep(max(0.0, last_claim + CLAIM_EVERY - loop.time()))
+                    last_claim = loop.time()
+                    for sub in await self._claim(self.concurrency - len(self._jobs)):
                         task = asyncio.create_task(self._serve(sub), name=f"webhook {sub.id}")
                         self._jobs[sub.id] = task
                         task.add_done_callback(self._job_done)
@@ -580,6 +606,8 @@ class DeliveryWorker:
                 idle = min(max(idle * 2, 0.5), 30.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=idle)
+            if not self._wake.is_set():
+                self._changed = True  # polling: look at the change log again
 
     def _job_done(self, task: asyncio.Task[None]) -> None:
         for key, t in list(self._jobs.items()):
@@ -587,14 +615,16 @@ class DeliveryWorker:
                 del self._jobs[key]
         if not task.cancelled() and task.exception() is not None:
             log.error("webhook delivery task failed", exc_info=task.exception())
-        self._wake.set()  # a slot is free, and the subscription may have more work
+        self._wake.set()  # a slot is free
 
-    async def _claim(self, n: int) -> list[Any]:
+    async def _claim(self, n: int) -> list[_Claimed]:
+        if n <= 0:
+            return []
+        head = self.tail.head
         async with self.engine.begin() as conn:
-            max_seq = (await conn.execute(text("SELECT coalesce(max(seq), 0) FROM changes"))).scalar_one()
-            rows = (await conn.execute(text(_CLAIM), {"w": self.name, "lease": self.lease, "max_seq": max_seq,
+            rows = (await conn.execute(text(_CLAIM), {"w": self.name, "lease": self.lease, "max_seq": head,
                                                       "n": n})).all()  # fmt: skip
-        return [_Claimed.of(r, max_seq) for r in rows]
+        return [_Claimed.of(r, head) for r in rows]
 
     async def _housekeeping(self) -> None:
         async with self.engine.begin() as conn:
@@ -613,18 +643,20 @@ class DeliveryWorker:
 
     async def _serve(self, sub: _Claimed) -> None:
         assert self.sender is not None
+        acks = _Acks(attempt=sub.attempts + 1)
         advance = 0
         try:
-            await self._manual(sub)
+            if sub.pending:
+                await self._manual(sub)
             if sub.status == "active" and sub.due:
-                advance = await self._events(sub)
+                advance = await self._events(sub, acks)
         except LeaseLost:
             return
         except Exception:  # the database failed mid-way: what was not recorded is delivered again later
             log.exception("webhook delivery for %s failed", sub.id)
-        with contextlib.suppress(Exception):
-            async with self.engine.begin() as conn:
-                await conn.execute(text(_RELEASE), {"id": sub.id, "w": self.name, "seq": advance})
+        # Record the last acknowledgements and release the lease with the next flush; the slot is free now (the
+        # subscription stays leased, so unclaimable, until then).
+        self.acks.submit(sub.id, acks, skip=advance, release=True)
 
     async def _manual(self, sub: _Claimed) -> None:
         """Pings and redeliveries queued for this subscription (not retried: the log shows the outcome)."""
@@ -657,31 +689,50 @@ class DeliveryWorker:
                 if attempt.ok and sub.failing_since is not None:  # the receiver is back: retry events now
                     await conn.execute(text(_RECOVERED), {"id": sub.id, "w": self.name})
 
-    async def _events(self, sub: _Claimed) -> int:
+    async def _next(self, sub: _Claimed, after: int) -> tuple[list[tuple[Any, Event | None]], int | None]:
+        """Up to EVENT_BATCH public changes after `after` with their events, and (when that is all there is for now)
+        the seq this subscription is then caught up to. From the worker's tail when it reaches back that far (no
+        query: one read serves every subscription), else from the change log with the subscription's filters."""
+        if self.tail.covers(after):
+            if after >= self.tail.high and self.tail.high < self.tail.head:
+                await self.tail.refresh(behind_only=True)  # a burst larger than one read
+            items = self.tail.after(after, EVENT_BATCH)
+            return items, (self.tail.high if len(items) < EVENT_BATCH else None)
+        filters, params = _filters(sub)
+        async with self.engine.connect() as conn:
+            changes = (await conn.execute(text(_EVENTS.format(filters=filters)),
+                                          {"after": after, "n": EVENT_BATCH, **params})).all()  # fmt: skip
+            built = await build_events(conn, list(changes), base_url=self.base_url, cache=self.cache)
+            await conn.commit()
+        # Caught up: seq order is commit order, so nothing at or below the claim's max seq can still appear.
+        return [(c, built[c.seq]) for c in changes], (sub.max_seq if len(changes) < EVENT_BATCH else None)
+
+    async def _events(self, sub: _Claimed, acks: _Acks) -> int:
         """Deliver events in seq order until caught up, a failure, or the budget; answers the seq to advance to."""
         assert self.sender is not None
-        filters, params = _filters(sub)
         after = sub.delivered_seq
         budget = self.budget
-        acks = _Acks(attempt=sub.attempts + 1)
+        kinds, parties = set(sub.kinds), set(sub.parties)
         renewed = time.monotonic()
-        while budget > 0 and not self._stopping.is_set():
-            async with self.engine.connect() as conn:
-                changes = (await conn.execute(text(_EVENTS.format(filters=filters)),
-                                              {"after": after, "n": EVENT_BATCH, **params})).all()  # fmt: skip
-                built = await build_events(conn, list(changes), base_url=self.base_url, cache=self.cache)
-                await conn.commit()
-            for change in changes:
-                event = built[change.seq]
-                if event is None or not rules.type_matches(sub.event_types, event.type):
+        flushed: asyncio.Future[str | None] | None = None  # the last acknowledgements handed to the flusher
+        interrupted = False
+        while budget > 0 and not interrupted:
+            items, upto = await self._next(sub, after)
+            for change, event in items:
+                if (event is None or (kinds and change.kind not in kinds) or (parties and change.party not in parties)
+                        or not rules.type_matches(sub.event_types, event.type)):  # fmt: skip
                     after = change.seq
                     continue
+                if budget <= 0 or self._stopping.is_set():
+                    interrupted = True  # the rest waits for the next claim
+                    break
                 if time.monotonic() - renewed > self.lease - self.settings.webhook_timeout_seconds - 5:
-                    await (self._ack(sub, acks) if acks.seqs else self._renew(sub))
+                    flushed = await self._checkpoint(sub, acks, flushed, wait=True)
                     renewed = time.monotonic()
                 attempt = await self.sender.send(sub.url, event, live_secrets(sub, datetime.now(UTC)))
                 if not attempt.ok:
-                    await self._ack(sub, acks)
+                    if acks.seqs or flushed is not None:
+                        await self._checkpoint(sub, acks, flushed, wait=True)
                     await self._fail(sub, event, attempt, acks.attempt)
                     raise LeaseLost  # the failure update released the lease
                 metrics.WEBHOOK_LAG_SECONDS.observe(max(0.0, (datetime.now(UTC) - change.at).total_seconds()))
@@ -689,37 +740,30 @@ class DeliveryWorker:
                 after = change.seq
                 budget -= 1
                 if len(acks.seqs) >= ACK_BATCH or time.monotonic() - acks.since > ACK_INTERVAL:
-                    await self._ack(sub, acks)
+                    flushed = await self._checkpoint(sub, acks, flushed, wait=False)
                     renewed = time.monotonic()
-            if len(changes) < EVENT_BATCH:
-                # Caught up: seq order is commit order, so nothing at or below the claim's max seq can still appear.
-                after = max(after, sub.max_seq)
-                break
-        await self._ack(sub, acks)
+            if upto is not None and not interrupted:
+                after = max(after, upto)
+                if not self.tail.covers(after) or self.tail.high <= after:
+                    break  # caught up; else the tail grew meanwhile: go on without a new claim
+        if flushed is not None:
+            await self._settled(flushed)
         return after
 
-    async def _renew(self, sub: _Claimed) -> None:
-        async with self.engine.connect() as conn:
-            res = await conn.execute(text(_RENEW), {"id": sub.id, "w": self.name, "lease": self.lease})
-            await conn.commit()
-        if res.rowcount == 0:
-            raise LeaseLost
+    async def _checkpoint(self, sub: _Claimed, acks: _Acks, flushed: asyncio.Future[str | None] | None, *,
+                          wait: bool) -> asyncio.Future[str | None]:  # fmt: skip
+        """Hand the buffered acknowledgements to the flusher (renewing the lease). The previous hand-over must have
+        been recorded first (one entry per subscription per flush), which is also when a lost lease shows."""
+        if flushed is not None:
+            await self._settled(flushed)
+        future = self.acks.submit(sub.id, acks, skip=0, release=False)
+        if wait:
+            await self._settled(future)
+        return future
 
-    async def _ack(self, sub: _Claimed, acks: _Acks) -> None:
-        """Record the buffered acknowledgements and renew the lease, fenced by it; LeaseLost when the subscription
-        was taken over, paused, disabled or deleted meanwhile."""
-        if not acks.seqs:
-            return
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(text(_ACK), {
-                "seq": max(acks.seqs, default=0), "lease": self.lease, "id": sub.id, "w": self.name,
-                "eids": acks.eids, "etypes": acks.etypes, "seqs": acks.seqs, "attempts": acks.attempts,
-                "codes": acks.codes, "mss": acks.mss, "excerpts": acks.excerpts, "ats": acks.ats,
-            })).first()  # fmt: skip
-            await conn.commit()
-        self.delivered += len(acks.seqs)
-        acks.clear()
-        if row is None or row.status != "active":
+    @staticmethod
+    async def _settled(future: asyncio.Future[str | None]) -> None:
+        if await future != "active":
             raise LeaseLost
 
     async def _fail(self, sub: _Claimed, event: Event, attempt: Attempt, attempt_no: int) -> None:
@@ -736,6 +780,142 @@ class DeliveryWorker:
         if row is not None and row[0] == "disabled":
             log.warning("webhook subscription %s disabled: failing for longer than %.0f s (%s)", sub.id,
                         s.webhook_disable_after_seconds, attempt.error)  # fmt: skip
+
+
+class _Tail:
+    """The newest public change-log entries with their events, read once for every subscription the worker serves.
+
+    Holds every public entry in (low, high]; `head` is the change log's last seq at the last read (entries up to it
+    have all committed). A subscription whose delivered seq is at least `low` takes its events from here."""
+
+    def __init__(self, worker: DeliveryWorker, size: int = TAIL_SIZE) -> None:
+        self.worker = worker
+        self.size = size
+        self.low: int | None = None  # None: nothing read yet
+        self.high = 0
+        self.head = 0
+        self._seqs: list[int] = []
+        self._items: list[tuple[Any, Event | None]] = []
+        self._lock = asyncio.Lock()
+
+    def covers(self, after: int) -> bool:
+        return self.low is not None and after >= self.low
+
+    def after(self, after: int, n: int) -> list[tuple[Any, Event | None]]:
+        i = bisect.bisect_right(self._seqs, after)
+        return self._items[i : i + n]
+
+    async def refresh(self, *, behind_only: bool = False) -> None:
+        """Read what was appended since the last read; `behind_only`: only if the last read stopped short of the
+        head (a subscription at the end of a long burst: concurrent callers then share one read)."""
+        async with self._lock:
+            if behind_only and self.high >= self.head:
+                return
+            w = self.worker
+            start = self.high if self.low is not None else None
+            async with w.engine.connect() as conn:
+                rows = (await conn.execute(text(_TAIL), {"after": start if start is not None else 2**62,
+                                                         "n": TAIL_READ})).all()  # fmt: skip
+                changes = [r for r in rows if r.seq is not None]
+                built = await build_events(conn, changes, base_url=w.base_url, cache=w.cache) if changes else {}
+                await conn.commit()
+            head = rows[0].head if rows else self.head
+            if self.low is None:
+                self.low = self.high = head  # start at the end: older events come from the change log itself
+            for c in changes:
+                self._seqs.append(c.seq)
+                self._items.append((c, built[c.seq]))
+            self.head = head
+            self.high = changes[-1].seq if len(changes) >= TAIL_READ else max(self.high, head)
+            excess = len(self._seqs) - self.size
+            if excess > 0:
+                self.low = self._seqs[excess - 1]
+                del self._seqs[:excess]
+                del self._items[:excess]
+
+
+@dataclass
+class _Entry:
+    acks: _Acks
+    skip: int
+    release: bool
+    futures: list[asyncio.Future[str | None]]
+
+
+class _Flusher:
+    """Records acknowledgements and releases of all subscriptions in one statement per round trip (group commit):
+    while one flush runs, the next one collects."""
+
+    def __init__(self, worker: DeliveryWorker) -> None:
+        self.worker = worker
+        self._pending: dict[uuid.UUID, _Entry] = {}
+        self._more = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._closing = False
+            self._task = asyncio.create_task(self._run(), name=f"webhook-acks {self.worker.name}")
+
+    async def stop(self) -> None:
+        self._closing = True
+        self._more.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    def submit(self, sid: uuid.UUID, acks: _Acks, *, skip: int, release: bool) -> asyncio.Future[str | None]:
+        """Queue `acks` (moved out: the caller's buffer is emptied); the future answers the subscription's status
+        after the flush, None when its lease was lost."""
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        entry = self._pending.get(sid)
+        if entry is None:
+            self._pending[sid] = _Entry(acks.take(), skip, release, [future])
+        else:  # not yet flushed (a task that failed before waiting for it): one row per subscription per statement
+            entry.acks.extend(acks.take())
+            entry.skip, entry.release = max(entry.skip, skip), entry.release or release
+            entry.futures.append(future)
+        self._more.set()
+        return future
+
+    async def _run(self) -> None:
+        while True:
+            await self._more.wait()
+            self._more.clear()
+            if self._pending:
+                batch, self._pending = self._pending, {}
+                await self._flush(batch)
+                self.worker.wake()  # released subscriptions can be claimed again
+            elif self._closing:
+                return
+
+    async def _flush(self, batch: dict[uuid.UUID, _Entry]) -> None:
+        w = self.worker
+        cols: dict[str, list[Any]] = {k: [] for k in ("sids", *_ACK_COLUMNS)}
+        for sid, e in batch.items():
+            cols["sids"] += [sid] * len(e.acks.seqs)
+            for name in _ACK_COLUMNS:
+                cols[name] += getattr(e.acks, name)
+        params = {"ids": list(batch), "acked": [max(e.acks.seqs, default=0) for e in batch.values()],
+                  "skip": [e.skip for e in batch.values()], "rel": [e.release for e in batch.values()],
+                  "w": w.name, "lease": w.lease, **cols}  # fmt: skip
+        status: dict[uuid.UUID, str] = {}
+        for attempt in range(3):
+            try:
+                async with w.engine.connect() as conn:
+                    status = {r.id: r.status for r in await conn.execute(text(_FLUSH), params)}
+                    await conn.commit()
+                break
+            except Exception:  # not recorded: those events are sent again after the leases expire (at least once)
+                log.exception("webhook acknowledgements not recorded (attempt %d)", attempt + 1)
+                await asyncio.sleep(0.2 * (attempt + 1))
+        acked = sum(len(e.acks.seqs) for sid, e in batch.items() if sid in status)
+        w.delivered += acked
+        for sid, e in batch.items():
+            for future in e.futures:
+                if not future.done():
+                    future.set_result(status.get(sid))
 
 
 @dataclass
@@ -767,9 +947,20 @@ class _Acks:
         self.ats.append(datetime.now(UTC))
         self.attempt = 1
 
-    def clear(self) -> None:
-        for name in ("eids", "etypes", "seqs", "attempts", "codes", "mss", "excerpts", "ats"):
-            getattr(self, name).clear()
+    def take(self) -> _Acks:
+        """The buffered acknowledgements, moved into a new buffer (this one is left empty)."""
+        out = _Acks(self.attempt, self.since)
+        for name in _ACK_COLUMNS:
+            setattr(out, name, getattr(self, name))
+            setattr(self, name, [])
+        return out
+
+    def extend(self, other: _Acks) -> None:
+        for name in _ACK_COLUMNS:
+            getattr(self, name).extend(getattr(other, name))
+
+
+_ACK_COLUMNS = ("eids", "etypes", "seqs", "attempts", "codes", "mss", "excerpts", "ats")
 
 
 @dataclass(slots=True)
@@ -790,13 +981,14 @@ class _Claimed:
     failing_since: datetime | None
     max_seq: int
     due: bool
+    pending: bool  # pings or redeliveries are queued
 
     @classmethod
     def of(cls, row: Any, max_seq: int) -> _Claimed:
         due = row.next_attempt_at <= row.now and row.delivered_seq < max_seq
         return cls(row.id, row.url, row.status, list(row.event_types), list(row.parties), list(row.kinds), row.secret,
                    row.previous_secret, row.previous_secret_expires_at, row.delivered_seq, row.attempts,
-                   row.failing_since, max_seq, due)  # fmt: skip
+                   row.failing_since, max_seq, due, row.pending)  # fmt: skip
 
 
 def default_worker() -> DeliveryWorker:

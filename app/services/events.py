@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 
 from app.auth.principal import Principal
 from app.models import AuditEvent, Change, OutboxEntry
+from app.services.rows import insert_rows
 
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 CHANGES = Change.__table__  # type: ignore[attr-defined]
@@ -47,8 +48,9 @@ async def emit(session: Any, principal: Principal, events: list[Event]) -> None:
     """Append audit, change-log and outbox rows for `events` in the current transaction."""
     if not events:
         return
-    await session.execute(
-        insert(AUDIT),
+    await insert_rows(
+        session,
+        AUDIT,
         [{"token_id": principal.token_id, "principal": principal.label, "action": e.action, "kind": e.kind,
           "entity_id": e.entity_id, "party": e.party, "before_revision": e.before_revision,
           "after_revision": e.after_revision, "detail": e.detail} for e in events],
@@ -56,8 +58,9 @@ async def emit(session: Any, principal: Principal, events: list[Event]) -> None:
     changes = [e for e in events if e.op]
     if changes:
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHANGE_LOG_LOCK})
-        await session.execute(
-            insert(CHANGES),
+        await insert_rows(
+            session,
+            CHANGES,
             [{"kind": e.kind, "entity_id": e.entity_id, "party": e.party, "op": e.op,
               "revision": e.after_revision, "public": e.public} for e in changes],
         )  # fmt: skip
@@ -68,7 +71,7 @@ async def emit(session: Any, principal: Principal, events: list[Event]) -> None:
         session.info[CHANGED_INFO_KEY] = True
     outbox = [e for e in events if e.reindex]
     if outbox:
-        await session.execute(insert(OUTBOX), [{"kind": e.kind, "entity_id": e.entity_id} for e in outbox])
+        await insert_rows(session, OUTBOX, [{"kind": e.kind, "entity_id": e.entity_id} for e in outbox])
         await session.execute(text("SELECT pg_notify(:c, '')"), {"c": OUTBOX_CHANNEL})
 
 

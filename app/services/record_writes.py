@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy import update as sa_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
@@ -27,6 +27,7 @@ from app.services import etags, reference
 from app.services import records as reads
 from app.services.events import Event, emit, now
 from app.services.ownership import writing_party
+from app.services.rows import insert_rows, update_rows
 
 R, RD, RR = reads.R, reads.RD, reads.RR
 BULK_MAX = 1000
@@ -242,39 +243,26 @@ class _Publish:
     content: dict[str, Any]
     from_draft: bool
     events: list[Event] = field(default_factory=list)
+    inserted: bool = False  # a new record inserted already published: its head row needs no update
 
 
 async def _apply_publish(session: Any, principal: Principal, items: list[_Publish], at: datetime) -> None:
-    """Make `items` public: head content, revision +1, revision snapshot, draft removed. Batched."""
+    """Make `items` public: head content, revision +1, revision snapshot, draft removed. One statement per table."""
     if not items:
         return
-    await session.execute(
-        sa_update(R)
-        .where(R.c.id == bindparam("b_id"))
-        .values(
-            status="published",
-            revision=R.c.revision + 1,
-            updated_at=at,
-            published_at=at,
-            withdrawn_at=None,
-            **{k: bindparam(f"b_{k}") for k in CONTENT_FIELDS},
-        ),
-        [{"b_id": p.record_id, **{f"b_{k}": v for k, v in _columns(p.content).items()}} for p in items],
-        execution_options={"synchronize_session": False},
-    )
-    await session.execute(
-        insert(RR),
-        [
-            {
-                "record_id": p.record_id,
-                "revision": p.before + 1,
-                "content": p.content,
-                "published_at": at,
-                "published_by": principal.label,
-            }
-            for p in items
-        ],
-    )
+    await update_rows(
+        session,
+        R,
+        [{"id": p.record_id, "status": "published", "updated_at": at, "published_at": at, "withdrawn_at": None,
+          **_columns(p.content)} for p in items if not p.inserted],
+        set_sql={"revision": "t.revision + 1"},
+    )  # fmt: skip
+    await insert_rows(
+        session,
+        RR,
+        [{"record_id": p.record_id, "revision": p.before + 1, "content": p.content, "published_at": at,
+          "published_by": principal.label} for p in items],
+    )  # fmt: skip
     drafted = [p.record_id for p in items if p.from_draft]
     if drafted:
         await session.execute(delete(RD).where(RD.c.record_id.in_(drafted)))
@@ -458,15 +446,16 @@ def _plan_item(item: BulkItem, row: Any, draft: Any, *, at: datetime, publish: b
         plan.new_head = {
             "id": rid,
             "party": party,
-            "status": "draft",
-            "revision": 0,
+            "status": "published" if publish else "draft",  # published at once: one write, not draft + update
+            "revision": 1 if publish else 0,
             "external_id": item.external_id,
             "created_at": at,
             "updated_at": at,
+            "published_at": at if publish else None,
             **_columns(content),
         }
         if publish:
-            plan.publish = _Publish(rid, party, 0, content, False)
+            plan.publish = _Publish(rid, party, 0, content, False, inserted=True)
         return plan
     rid = row.id
     public_same = row.revision and row.status == "published" and _fingerprint(_head_content(row)) == fp
@@ -505,7 +494,7 @@ def _plan_item(item: BulkItem, row: Any, draft: Any, *, at: datetime, publish: b
             "updated_at": at,
         }
     else:
-        plan.head_update = {"b_id": rid, **{f"b_{k}": v for k, v in _columns(content).items()}}
+        plan.head_update = {"id": rid, **_columns(content)}
     return plan
 
 
@@ -528,16 +517,8 @@ def plan_bulk(
 async def apply_bulk(session: Any, principal: Principal, plan: BulkPlan) -> None:
     """Write a plan: one statement per table for all its items, then publications, audit, change log, outbox."""
     at = plan.at
-    if new_heads := plan.rows("new_head"):
-        await session.execute(insert(R), new_heads)
-    if head_updates := plan.rows("head_update"):
-        await session.execute(
-            sa_update(R)
-            .where(R.c.id == bindparam("b_id"))
-            .values(status="draft", updated_at=at, **{k: bindparam(f"b_{k}") for k in CONTENT_FIELDS}),
-            head_updates,
-            execution_options={"synchronize_session": False},
-        )
+    await insert_rows(session, R, plan.rows("new_head"))
+    await update_rows(session, R, [{"status": "draft", "updated_at": at, **u} for u in plan.rows("head_update")])
     if draft_upserts := plan.rows("draft_upsert"):
         stmt = pg_insert(RD)
         await session.execute(

@@ -165,6 +165,27 @@ async def test_reindex_swaps_in_a_fresh_table(client: httpx.AsyncClient, backend
     assert await backend.keys() == await published_keys()
 
 
+async def _indexes() -> dict[str, str]:
+    from sqlalchemy import text
+
+    from app import db
+
+    async with db.read_connection() as conn:
+        rows = await conn.execute(
+            text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'search_documents'")
+        )
+        return dict(rows.all())
+
+
+async def test_reindex_builds_the_same_indexes_after_filling(backend: PostgresBackend) -> None:
+    """The build table gets its secondary indexes once filled: the swapped-in table has exactly the live set."""
+    await publish_new(title={"en": "Seagrass meadows"})
+    before = await _indexes()
+    assert len(before) >= 5 and "search_documents_pkey" in before
+    assert await worker.reindex(backend) == 1
+    assert await _indexes() == before
+
+
 async def test_worker_makes_a_publish_searchable_within_a_second(client: httpx.AsyncClient,
                                                                  backend: PostgresBackend) -> None:  # fmt: skip
     import asyncio
