@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -222,6 +222,28 @@ async def raw(conn: AsyncConnection) -> Any:
     """The asyncpg connection under a SQLAlchemy connection (the rate limiter's one-statement claim)."""
     fairy = await conn.get_raw_connection()
     return fairy.driver_connection
+
+
+async def cursor_batches(conn: AsyncConnection, stmt: Any, size: int) -> AsyncIterator[list[Any]]:
+    """The rows of `stmt` in batches of `size` from an asyncpg server-side cursor on `conn`'s connection, inside
+    the transaction `conn` has begun: asyncpg Records (mappings by column name) with the engine's codecs (jsonb
+    through orjson), without SQLAlchemy's per-row result objects — what a dump streams by the million."""
+    compiled: Any = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    processors = compiled._bind_processors  # the type adaptations SQLAlchemy would apply to the bind values
+    args = [processors[k](params[k]) if k in processors else params[k] for k in compiled.positiontup]
+    driver = await raw(conn)
+    if not driver.is_in_transaction():
+        raise RuntimeError("cursor_batches needs a transaction (a server-side cursor lives in one)")
+    cursor = await driver.cursor(compiled.string, *args)
+    while rows := await cursor.fetch(size):
+        yield rows
+
+
+def row_mapping(row: Any) -> Mapping[str, Any]:
+    """A result row as a mapping by column name: a SQLAlchemy Row, or an asyncpg Record (`cursor_batches`)."""
+    mapping = getattr(row, "_mapping", None)
+    return row if mapping is None else mapping
 
 
 def alembic_config(url: str | None = None) -> Any:

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     oai_repository_id: str = Field(default="chm.localhost", pattern=_DOMAIN, alias="CHM_OAI_REPOSITORY_ID")
     oai_repository_name: str = Field(default="Clearing-House Mechanism", alias="CHM_OAI_REPOSITORY_NAME")
     oai_admin_email: str = Field(default="chm@localhost.localdomain", alias="CHM_OAI_ADMIN_EMAIL")
-    oai_page_size: int = Field(default=200, ge=1, le=5000, alias="CHM_OAI_PAGE_SIZE")
+    oai_page_size: int = Field(default=500, ge=1, le=5000, alias="CHM_OAI_PAGE_SIZE")
     content_rights: str = Field(
         default="Public information published through the Clearing-House Mechanism; reuse with attribution.",
         alias="CHM_CONTENT_RIGHTS",

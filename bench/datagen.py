@@ -1,4 +1,4 @@
-"""Fill `records` (+ one `record_revisions` row each) with N realistic published records, fast.
+"""Fill `records` (+ one `record_revisions` row and one `publish` change each) with N realistic published records, fast.
 
 Rows are built in Python and streamed with asyncpg's binary COPY (`copy_records_to_table`); for large
 loads the secondary indexes of `records` are dropped first and rebuilt afterwards (same definitions),
@@ -378,6 +378,13 @@ async def _payloads(ref: Reference, base_seed: int, now: datetime, batches: list
             yield payload
 
 
+# The change-log row each publish leaves (what OAI-PMH, Atom and the dumps' high-water mark read), appended
+# once the records are in (one sequential scan; serials are not indexed alone), in publication order.
+PUBLISH_CHANGES = """INSERT INTO changes (kind, entity_id, party, op, revision, public, at)
+    SELECT 'record', id::text, party, 'publish', revision, true, published_at FROM records
+    WHERE serial BETWEEN $1 AND $2 AND status = 'published' ORDER BY published_at, id"""
+
+
 async def generate(url: str, count: int, *, seed: int | None = None, rebuild_indexes: bool | None = None,
                    workers: int | None = None, quiet: bool = False) -> dict[str, Any]:  # fmt: skip
     """Append `count` published records (and their revisions) to the database at `url`; ANALYZE after."""
@@ -428,8 +435,10 @@ async def generate(url: str, count: int, *, seed: int | None = None, rebuild_ind
                 if not quiet:
                     print(f"  datagen: rebuilding {name}", file=sys.stderr, flush=True)
                 await conn.execute(definition)
+        await conn.execute(PUBLISH_CHANGES, first, first + count - 1)
         await conn.execute("ANALYZE records")
         await conn.execute("ANALYZE record_revisions")
+        await conn.execute("ANALYZE changes")
         total = await conn.fetchval("SELECT count(*) FROM records")
     finally:
         await conn.close()

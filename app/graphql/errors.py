@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from strawberry.types.execution import ExecutionContext
 
 from app import db
-from app.errors import AppError, Invalid
+from app.errors import AppError, Invalid, describe
 
 log = logging.getLogger("chm.graphql")
 M = TypeVar("M", bound=BaseModel)
@@ -37,6 +37,20 @@ def with_paths(error: dict[str, Any] | None) -> dict[str, Any] | None:
     if not error or not error.get("errors"):
         return error
     return {**error, "errors": [{**e, "path": graphql_path(e["loc"])} for e in error["errors"]]}
+
+
+def located(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Field errors located the GraphQL way: REST's request `body` is the mutation's `input` argument, and each
+    such error also gets its GraphQL `path` (["body", "links", 0, "url"] → loc ["input", "links", 0, "url"],
+    path "input.links[0].url"). Other locations (query parameters, `args`) pass unchanged."""
+    out = []
+    for e in errors:
+        loc = e.get("loc")
+        if loc and loc[0] == "body":
+            loc = ["input", *loc[1:]]
+            e = {**e, "loc": loc, "path": graphql_path(loc)}
+        out.append(e)
+    return out
 
 
 def invalid(exc: ValidationError) -> Invalid:
@@ -74,9 +88,12 @@ def to_client(error: GraphQLError) -> GraphQLError:
         original = db.as_app_error(original) or original  # database down, timeout, duplicate key ...
     if isinstance(original, AppError):
         extensions: dict[str, Any] = {"code": original.code, **original.extra}
+        message = original.detail
         if original.errors:
-            extensions["errors"] = original.errors
-        return _with(error, original.detail, extensions)
+            extensions["errors"] = located(original.errors)
+            if message == describe(original.errors):  # a detail that only names the fields: name them anew
+                message = describe(extensions["errors"])
+        return _with(error, message, extensions)
     if _client_error(error):
         if error.extensions and "code" in error.extensions:
             return error

@@ -40,12 +40,13 @@ from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
 from app.errors import field_error
+from app.services import paging
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_TOKENS = 2000
-MAX_FIRST = 100
-DEFAULT_FIRST = 50
+MAX_FIRST = paging.MAX_LIMIT  # the REST `limit` cap: one page size limit through both doors
+DEFAULT_FIRST = paging.DEFAULT_LIMIT
 MAX_COST = 25_000
 MAX_DOCUMENT_CHARS = 32_768
 LIST_SIZE = 10
@@ -88,7 +89,7 @@ def _requested_sizes(document: DocumentNode, variables: dict[str, Any] | None) -
 
 
 class PageSizeLimit(SchemaExtension):
-    """`first` is 1–100 everywhere; a larger page is refused before any resolver runs."""
+    """`first` is 1–MAX_FIRST (REST's `limit` range) everywhere; a larger page is refused before any resolver runs."""
 
     def on_execute(self) -> Iterator[None]:
         ctx = self.execution_context

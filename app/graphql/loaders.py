@@ -36,39 +36,39 @@ class Loaders:
     def party(self) -> DataLoader[str, Row | None]:
         return self._loader(reference.get_parties)
 
-    @cached_property
-    def party_records(self) -> DataLoader[tuple[str, int], Page]:
-        """Key (party, first): the first page of a Party's records, grouped by page size."""
+    def _pages(self, fetch: Callable[..., Awaitable[list[Page]]]) -> DataLoader[tuple[Any, int], Page]:
+        """Key (parent, first): the first page of a parent's nested list, one `fetch` per page size asked."""
         principal = self._context.principal
 
-        async def fetch(conn: Any, keys: list[tuple[str, int]]) -> list[Page]:
-            found: dict[tuple[str, int], Page] = {}
+        async def load(conn: Any, keys: list[tuple[Any, int]]) -> list[Page]:
+            found: dict[tuple[Any, int], Page] = {}
             for size in {k[1] for k in keys}:
-                parties = [k[0] for k in keys if k[1] == size]
-                pages = await records.records_for_parties(conn, principal, parties, limit=size)
-                found.update(((p, size), page) for p, page in zip(parties, pages, strict=True))
+                parents = [k[0] for k in keys if k[1] == size]
+                pages = await fetch(conn, principal, parents, limit=size)
+                found.update(((p, size), page) for p, page in zip(parents, pages, strict=True))
             return [found[k] for k in keys]
 
-        return self._loader(fetch)
+        return self._loader(load)
 
     @cached_property
-    def party_nodes(self) -> DataLoader[str, list[Row]]:
-        principal = self._context.principal
-        return self._loader(lambda conn, keys: nodes.nodes_for_parties(conn, principal, keys))
+    def party_records(self) -> DataLoader[tuple[str, int], Page]:
+        return self._pages(records.records_for_parties)
 
     @cached_property
-    def party_requests(self) -> DataLoader[str, list[Row]]:
-        principal = self._context.principal
-        return self._loader(lambda conn, keys: cooperation.requests_for_parties(conn, principal, keys))
+    def party_nodes(self) -> DataLoader[tuple[str, int], Page]:
+        return self._pages(nodes.nodes_for_parties)
 
     @cached_property
-    def party_opportunities(self) -> DataLoader[str, list[Row]]:
-        principal = self._context.principal
-        return self._loader(lambda conn, keys: opportunities.opportunities_for_parties(conn, principal, keys))
+    def party_requests(self) -> DataLoader[tuple[str, int], Page]:
+        return self._pages(cooperation.requests_for_parties)
 
     @cached_property
-    def request_offers(self) -> DataLoader[uuid.UUID, list[Row]]:
-        return self._loader(cooperation.offers_for_requests)
+    def party_opportunities(self) -> DataLoader[tuple[str, int], Page]:
+        return self._pages(opportunities.opportunities_for_parties)
+
+    @cached_property
+    def request_offers(self) -> DataLoader[tuple[uuid.UUID, int], Page]:
+        return self._pages(lambda conn, principal, ids, *, limit: cooperation.offer_pages(conn, ids, limit=limit))
 
     @cached_property
     def decision_paragraphs(self) -> DataLoader[uuid.UUID, list[Row]]:

@@ -17,6 +17,7 @@ from app.models.derive import check_in, values
 
 RequestStatus = Literal["open", "in-discussion", "matched", "closed"]
 OfferStatus = Literal["proposed", "accepted", "declined"]
+OfferAnswer = Literal["accepted", "declined"]  # what the requester decides
 REQUEST_STATUSES = values(RequestStatus)
 OFFER_STATUSES = values(OfferStatus)
 
@@ -151,7 +152,7 @@ class OfferDecision(BaseModel):
     """The requester's answer to an offer."""
 
     model_config = ConfigDict(extra="forbid")
-    status: Literal["accepted", "declined"]
+    status: OfferAnswer
 
 
 class OfferPublic(BaseModel):

@@ -339,6 +339,11 @@ class Worker:
         """Look for work now."""
         self._wake.set()
 
+    @property
+    def listening(self) -> bool:
+        """True while the LISTEN connection is open (a NOTIFY wakes the worker at once)."""
+        return self._listener is not None and not self._listener.is_closed()
+
     async def _connect_listener(self) -> None:
         if not self.listen or (self._listener is not None and not self._listener.is_closed()):
             return

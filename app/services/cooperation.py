@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, insert, select, true, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app import db
 from app.auth.principal import Principal
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.models.cooperation import (
@@ -43,7 +44,7 @@ OFFER_COLUMNS = columns(CO, OfferPublic)
 SORTS: dict[str, paging.SortKey] = {
     "-updated_at": paging.SortKey("-updated_at", (CR.c.updated_at, CR.c.id), (datetime, uuid.UUID), True),
     "updated_at": paging.SortKey("updated_at", (CR.c.updated_at, CR.c.id), (datetime, uuid.UUID)),
-}  # fmt: skip
+}
 OFFER_SORT = paging.SortKey("created_at", (CO.c.created_at, CO.c.id), (datetime, uuid.UUID))
 DEFAULT_SORT = "-updated_at"
 STATUSES = REQUEST_STATUSES
@@ -64,7 +65,7 @@ class RequestFilter(paging.Filter):
 
 def to_public(row: Any) -> dict[str, Any]:
     """A row as the RequestPublic / OfferPublic shape."""
-    return dict(row._mapping)
+    return dict(db.row_mapping(row))
 
 
 def visibility(principal: Principal) -> ColumnElement[bool]:
@@ -76,8 +77,7 @@ LISTING = paging.Listing(CR, PUBLIC_COLUMNS, SORTS, DEFAULT_SORT, RequestFilter,
 list_requests = LISTING.page  # a keyset page of cooperation requests (without offers), newest change first
 
 
-async def get_request(conn: Any, principal: Principal, request_id: uuid.UUID, *, lock: bool = False
-                      ) -> dict[str, Any]:  # fmt: skip
+async def get_request(conn: Any, principal: Principal, request_id: uuid.UUID, *, lock: bool = False) -> dict[str, Any]:
     """One request with its offers (oldest first); `lock` takes a row lock inside a write transaction."""
     stmt = select(*PUBLIC_COLUMNS).where(CR.c.id == request_id, visibility(principal))
     row = (await conn.execute(stmt.with_for_update() if lock else stmt)).first()
@@ -88,51 +88,55 @@ async def get_request(conn: Any, principal: Principal, request_id: uuid.UUID, *,
     return request
 
 
-async def requests_for_parties(
-    conn: AsyncConnection, principal: Principal, parties: list[str]
-) -> list[list[dict[str, Any]]]:
-    """Each Party's requests (newest change first), one list per given Party code; for DataLoaders."""
-    if not parties:
-        return []
-    stmt = (select(*PUBLIC_COLUMNS).where(CR.c.party.in_(set(parties)), visibility(principal))
-            .order_by(CR.c.updated_at.desc(), CR.c.id.desc()))  # fmt: skip
-    by_party: dict[str, list[dict[str, Any]]] = {}
-    for row in await conn.execute(stmt):
-        by_party.setdefault(row.party, []).append(to_public(row))
-    return [by_party.get(p, []) for p in parties]
+requests_for_parties = LISTING.party_pages  # each Party's first page of requests; for DataLoaders
 
 
 async def offers_for_requests(conn: Any, request_ids: list[uuid.UUID]) -> list[list[dict[str, Any]]]:
-    """Each request's offers (oldest first), one list per given request id; for DataLoaders."""
+    """Each request's offers (oldest first), one whole list per given request id (single reads, dumps)."""
     if not request_ids:
         return []
-    stmt = (select(*OFFER_COLUMNS).where(CO.c.request_id.in_(set(request_ids)))
-            .order_by(CO.c.request_id, CO.c.created_at, CO.c.id))  # fmt: skip
+    stmt = (
+        select(*OFFER_COLUMNS)
+        .where(CO.c.request_id.in_(set(request_ids)))
+        .order_by(CO.c.request_id, CO.c.created_at, CO.c.id)
+    )
     by_id: dict[uuid.UUID, list[dict[str, Any]]] = {}
     for row in await conn.execute(stmt):
         by_id.setdefault(row.request_id, []).append(to_public(row))
     return [by_id.get(i, []) for i in request_ids]
 
 
+async def offer_pages(conn: AsyncConnection, request_ids: list[uuid.UUID], *, limit: int) -> list[paging.Page]:
+    """The first page (oldest first) of each request's offers, one page per given id; for DataLoaders."""
+    pages = await paging.first_pages(conn, OFFER_COLUMNS, CO.c.request_id, request_ids, OFFER_SORT, limit)
+    return [([to_public(r) for r in pages[i][0]], pages[i][1]) if i in pages else ([], None) for i in request_ids]
+
+
 async def list_offers(
-    conn: AsyncConnection, principal: Principal, request_id: uuid.UUID, *, cursor: str | None = None,
+    conn: AsyncConnection,
+    principal: Principal,
+    request_id: uuid.UUID,
+    *,
+    cursor: str | None = None,
     limit: int = paging.DEFAULT_LIMIT,
-) -> tuple[list[dict[str, Any]], str | None]:  # fmt: skip
+) -> paging.Page:
     """A keyset page of one request's offers, oldest first."""
     paging.check_limit(limit)
     stmt = paging.apply(select(*OFFER_COLUMNS).where(CO.c.request_id == request_id), OFFER_SORT, cursor, limit)
     exists = await conn.execute(select(CR.c.id).where(CR.c.id == request_id, visibility(principal)))
     if exists.first() is None:
         raise NotFound(f"no cooperation request {request_id}")
-    rows, next_cursor = paging.page((await conn.execute(stmt)).all(), OFFER_SORT, limit,
-                                    lambda r: (r.created_at, r.id))  # fmt: skip
+    rows, next_cursor = paging.page((await conn.execute(stmt)).all(), OFFER_SORT, limit, lambda r: (r.created_at, r.id))
     return [to_public(r) for r in rows], next_cursor
 
 
 async def get_offer(conn: Any, principal: Principal, request_id: uuid.UUID, offer_id: uuid.UUID) -> dict[str, Any]:
     """One offer on a request."""
-    stmt = (select(*OFFER_COLUMNS).join(CR, CR.c.id == CO.c.request_id)
-            .where(CO.c.id == offer_id, CO.c.request_id == request_id, visibility(principal)))  # fmt: skip
+    stmt = (
+        select(*OFFER_COLUMNS)
+        .join(CR, CR.c.id == CO.c.request_id)
+        .where(CO.c.id == offer_id, CO.c.request_id == request_id, visibility(principal))
+    )
     row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound(f"no offer {offer_id} on cooperation request {request_id}")
@@ -150,17 +154,29 @@ def _check_dates(values: dict[str, Any], current: dict[str, Any] | None = None) 
 
 
 def _request_event(op: str, request: dict[str, Any], detail: dict[str, Any] | None = None) -> events.Event:
-    return events.Event(action=f"{KIND}.{op}", kind=KIND, entity_id=str(request["id"]), party=request["party"],
-                        op=op, reindex=True, detail=detail)  # fmt: skip
+    return events.Event(
+        action=f"{KIND}.{op}",
+        kind=KIND,
+        entity_id=str(request["id"]),
+        party=request["party"],
+        op=op,
+        reindex=True,
+        detail=detail,
+    )
 
 
 def _offer_event(action: str, op: str, offer: dict[str, Any]) -> events.Event:
-    return events.Event(action=f"offer.{action}", kind=OFFER_KIND, entity_id=str(offer["id"]),
-                        party=offer["provider_party"], op=op,
-                        detail={"request_id": str(offer["request_id"])})  # fmt: skip
+    return events.Event(
+        action=f"offer.{action}",
+        kind=OFFER_KIND,
+        entity_id=str(offer["id"]),
+        party=offer["provider_party"],
+        op=op,
+        detail={"request_id": str(offer["request_id"])},
+    )
 
 
-async def create_request(session: Any, principal: Principal, *, data: RequestCreate) -> dict[str, Any]:
+async def create_request(session: AsyncSession, principal: Principal, *, data: RequestCreate) -> dict[str, Any]:
     """Create a request for the token's Party (the Secretariat names any Party)."""
     principal.require(SCOPE)
     conn = await session.connection()
@@ -168,15 +184,18 @@ async def create_request(session: Any, principal: Principal, *, data: RequestCre
     values["party"] = await writing_party(conn, principal, data.party)
     await reference.check_terms(conn, values)
     now = await events.now(session)
-    row = (await session.execute(insert(CR).values(id=uuid.uuid4(), created_at=now, updated_at=now, **values)
-                                 .returning(*PUBLIC_COLUMNS))).one()  # fmt: skip
+    row = (
+        await session.execute(
+            insert(CR).values(id=uuid.uuid4(), created_at=now, updated_at=now, **values).returning(*PUBLIC_COLUMNS)
+        )
+    ).one()
     request = {**to_public(row), "offers": []}
     await events.emit(session, principal, [_request_event("create", request)])
     return request
 
 
 async def update_request(
-    session: Any,
+    session: AsyncSession,
     principal: Principal,
     request_id: uuid.UUID,
     *,
@@ -200,20 +219,29 @@ async def update_request(
     return await _touch_request(session, principal, current, values, op="update")
 
 
-async def _touch_request(session: Any, principal: Principal, current: dict[str, Any], values: dict[str, Any], *,
-                         op: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+async def _touch_request(
+    session: AsyncSession,
+    principal: Principal,
+    current: dict[str, Any],
+    values: dict[str, Any],
+    *,
+    op: str,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Write `values` (plus a fresh `updated_at`) to a locked request and emit its event."""
     values = {**values, "updated_at": await events.now(session)}
-    row = (await session.execute(update(CR).where(CR.c.id == current["id"]).values(**values)
-                                 .returning(*PUBLIC_COLUMNS))).one()  # fmt: skip
+    row = (
+        await session.execute(update(CR).where(CR.c.id == current["id"]).values(**values).returning(*PUBLIC_COLUMNS))
+    ).one()
     request = to_public(row)
     (request["offers"],) = await offers_for_requests(session, [request["id"]])
     await events.emit(session, principal, [_request_event(op, request, detail)])
     return request
 
 
-async def delete_request(session: Any, principal: Principal, request_id: uuid.UUID, *, if_match: str | None = None
-                         ) -> None:  # fmt: skip
+async def delete_request(
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID, *, if_match: str | None = None
+) -> None:
     """Delete a request of the caller's Party, with its offers."""
     principal.require(SCOPE)
     current = await get_request(session, principal, request_id, lock=True)
@@ -223,23 +251,36 @@ async def delete_request(session: Any, principal: Principal, request_id: uuid.UU
     await events.emit(session, principal, [_request_event("delete", current)])
 
 
-async def create_offer(session: Any, principal: Principal, request_id: uuid.UUID, *, data: OfferCreate
-                       ) -> dict[str, Any]:  # fmt: skip
+async def create_offer(
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID, *, data: OfferCreate
+) -> dict[str, Any]:
     """Offer help on another Party's open request; the provider is the token's Party."""
     principal.require(SCOPE)
     current = await get_request(session, principal, request_id, lock=True)
     if principal.party is not None and principal.party == current["party"]:
         raise Forbidden(f"{principal.party} cannot offer on its own cooperation request")
     if principal.party is None and not data.provider_organization:
-        raise Invalid.field(["body", "provider_organization"], "an offer made by the Secretariat names the "
-                                                               "providing organization")  # fmt: skip
+        raise Invalid.field(
+            ["body", "provider_organization"], "an offer made by the Secretariat names the providing organization"
+        )
     if current["status"] not in OFFERABLE:
         raise Conflict(f"cooperation request {request_id} is {current['status']} and takes no new offers")
     values = values_of(data, partial=False)
     now = await events.now(session)
-    row = (await session.execute(insert(CO).values(id=uuid.uuid4(), request_id=request_id, created_at=now,
-                                                   updated_at=now, provider_party=principal.party, **values)
-                                 .returning(*OFFER_COLUMNS))).one()  # fmt: skip
+    row = (
+        await session.execute(
+            insert(CO)
+            .values(
+                id=uuid.uuid4(),
+                request_id=request_id,
+                created_at=now,
+                updated_at=now,
+                provider_party=principal.party,
+                **values,
+            )
+            .returning(*OFFER_COLUMNS)
+        )
+    ).one()
     offer = to_public(row)
     await events.emit(session, principal, [_offer_event("create", "create", offer)])
     bump = {"status": "in-discussion"} if current["status"] == "open" else {}
@@ -247,8 +288,9 @@ async def create_offer(session: Any, principal: Principal, request_id: uuid.UUID
     return offer
 
 
-async def _locked_offer(session: Any, principal: Principal, request_id: uuid.UUID, offer_id: uuid.UUID
-                        ) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+async def _locked_offer(
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID, offer_id: uuid.UUID
+) -> tuple[dict[str, Any], dict[str, Any]]:
     request = await get_request(session, principal, request_id, lock=True)
     offer = next((o for o in request["offers"] if o["id"] == offer_id), None)
     if offer is None:
@@ -267,7 +309,7 @@ def _require_proposed(offer: dict[str, Any]) -> None:
 
 
 async def update_offer(
-    session: Any,
+    session: AsyncSession,
     principal: Principal,
     request_id: uuid.UUID,
     offer_id: uuid.UUID,
@@ -285,16 +327,23 @@ async def update_offer(
     if not values:
         return offer
     values["updated_at"] = await events.now(session)
-    row = (await session.execute(update(CO).where(CO.c.id == offer_id).values(**values)
-                                 .returning(*OFFER_COLUMNS))).one()  # fmt: skip
+    row = (
+        await session.execute(update(CO).where(CO.c.id == offer_id).values(**values).returning(*OFFER_COLUMNS))
+    ).one()
     offer = to_public(row)
     await events.emit(session, principal, [_offer_event("update", "update", offer)])
     await _touch_request(session, principal, request, {}, op="update", detail={"offer": str(offer_id)})
     return offer
 
 
-async def withdraw_offer(session: Any, principal: Principal, request_id: uuid.UUID, offer_id: uuid.UUID, *,
-                         if_match: str | None = None) -> None:  # fmt: skip
+async def withdraw_offer(
+    session: AsyncSession,
+    principal: Principal,
+    request_id: uuid.UUID,
+    offer_id: uuid.UUID,
+    *,
+    if_match: str | None = None,
+) -> None:
     """The offering Party withdraws (deletes) its own offer while it is still proposed."""
     principal.require(SCOPE)
     request, offer = await _locked_offer(session, principal, request_id, offer_id)
@@ -307,7 +356,7 @@ async def withdraw_offer(session: Any, principal: Principal, request_id: uuid.UU
 
 
 async def decide_offer(
-    session: Any, principal: Principal, request_id: uuid.UUID, offer_id: uuid.UUID, *, data: OfferDecision
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID, offer_id: uuid.UUID, *, data: OfferDecision
 ) -> dict[str, Any]:
     """The requester accepts or declines a proposed offer; accepting matches an open request."""
     principal.require(SCOPE)
@@ -318,8 +367,11 @@ async def decide_offer(
     if request["status"] == "closed":
         raise Conflict(f"cooperation request {request_id} is closed")
     now = await events.now(session)
-    row = (await session.execute(update(CO).where(CO.c.id == offer_id).values(status=data.status, updated_at=now)
-                                 .returning(*OFFER_COLUMNS))).one()  # fmt: skip
+    row = (
+        await session.execute(
+            update(CO).where(CO.c.id == offer_id).values(status=data.status, updated_at=now).returning(*OFFER_COLUMNS)
+        )
+    ).one()
     offer = to_public(row)
     action = "accept" if data.status == "accepted" else "decline"
     await events.emit(session, principal, [_offer_event(action, "update", offer)])

@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, delete, insert, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app import db
 from app.auth.principal import Principal
 from app.errors import Conflict, Forbidden, Invalid, NotFound, field_error
 from app.models.decision import (
@@ -37,10 +38,11 @@ PARAGRAPH_COLUMNS = columns(DP, ParagraphPublic)
 SORTS: dict[str, paging.SortKey] = {
     # Code order: COP-9-1 < COP-9-30 < COP-15-4 (body, then session and number as integers).
     "code": paging.SortKey("code", (D.c.body, D.c.session, D.c.number, D.c.id), (str, int, int, uuid.UUID)),
-    "-adopted_on": paging.SortKey("-adopted_on", (D.c.adopted_on, D.c.id), (date, uuid.UUID), True, nullable=True,
-                                  null_value=date.min),
+    "-adopted_on": paging.SortKey(
+        "-adopted_on", (D.c.adopted_on, D.c.id), (date, uuid.UUID), True, nullable=True, null_value=date.min
+    ),
     "-updated_at": paging.SortKey("-updated_at", (D.c.updated_at, D.c.id), (datetime, uuid.UUID), True),
-}  # fmt: skip
+}
 DEFAULT_SORT = "code"
 BODIES = DECISION_BODIES
 STATUSES = DECISION_STATUSES
@@ -61,7 +63,7 @@ class DecisionFilter(paging.Filter):
 
 def to_public(row: Any) -> dict[str, Any]:
     """A row as the DecisionPublic shape (without paragraphs)."""
-    return dict(row._mapping)
+    return dict(db.row_mapping(row))
 
 
 def visibility(principal: Principal) -> ColumnElement[bool]:
@@ -70,9 +72,14 @@ def visibility(principal: Principal) -> ColumnElement[bool]:
 
 
 LISTING = paging.Listing(
-    D, PUBLIC_COLUMNS, SORTS, DEFAULT_SORT, DecisionFilter, choices={"body": BODIES, "status": STATUSES},
+    D,
+    PUBLIC_COLUMNS,
+    SORTS,
+    DEFAULT_SORT,
+    DecisionFilter,
+    choices={"body": BODIES, "status": STATUSES},
     upper=("body",),
-)  # fmt: skip
+)
 list_decisions = LISTING.page  # a keyset page of decisions (without paragraphs), in code order by default
 
 
@@ -83,8 +90,9 @@ def normalise_code(code: str) -> str:
 
 async def get_decision(conn: AsyncConnection, principal: Principal, code: str) -> dict[str, Any]:
     """One decision by code, with its paragraphs in order."""
-    row = (await conn.execute(select(*PUBLIC_COLUMNS).where(D.c.code == normalise_code(code),
-                                                            visibility(principal)))).first()  # fmt: skip
+    row = (
+        await conn.execute(select(*PUBLIC_COLUMNS).where(D.c.code == normalise_code(code), visibility(principal)))
+    ).first()
     if row is None:
         raise NotFound(f"no decision {code}")
     decision = to_public(row)
@@ -108,8 +116,11 @@ async def paragraphs_for_decisions(conn: Any, decision_ids: list[uuid.UUID]) -> 
     """Each decision's paragraphs by position, one list per given id; for DataLoaders."""
     if not decision_ids:
         return []
-    stmt = (select(DP.c.decision_id, *PARAGRAPH_COLUMNS).where(DP.c.decision_id.in_(set(decision_ids)))
-            .order_by(DP.c.decision_id, DP.c.position))  # fmt: skip
+    stmt = (
+        select(DP.c.decision_id, *PARAGRAPH_COLUMNS)
+        .where(DP.c.decision_id.in_(set(decision_ids)))
+        .order_by(DP.c.decision_id, DP.c.position)
+    )
     by_id: dict[uuid.UUID, list[dict[str, Any]]] = {}
     for row in await conn.execute(stmt):
         para = dict(row._mapping)
@@ -130,17 +141,19 @@ def require_writer(principal: Principal) -> None:
 def _check_code(data: DecisionCreate) -> None:
     expected = f"{data.body}-{data.session}-{data.number}"
     if data.code != expected:
-        raise Invalid.field(["body", "code"], f"code '{data.code}' does not match body, session and number "
-                                              f"('{expected}')")  # fmt: skip
+        raise Invalid.field(
+            ["body", "code"], f"code '{data.code}' does not match body, session and number ('{expected}')"
+        )
 
 
-async def _insert_paragraphs(session: Any, decision_id: uuid.UUID, paragraphs: list[dict[str, Any]]) -> None:
+async def _insert_paragraphs(session: AsyncSession, decision_id: uuid.UUID, paragraphs: list[dict[str, Any]]) -> None:
     if paragraphs:
-        await session.execute(insert(DP), [{"decision_id": decision_id, "position": i, **p}
-                                           for i, p in enumerate(paragraphs, start=1)])  # fmt: skip
+        await session.execute(
+            insert(DP), [{"decision_id": decision_id, "position": i, **p} for i, p in enumerate(paragraphs, start=1)]
+        )
 
 
-async def _current(session: Any, principal: Principal, code: str) -> dict[str, Any]:
+async def _current(session: AsyncSession, principal: Principal, code: str) -> dict[str, Any]:
     stmt = select(*PUBLIC_COLUMNS).where(D.c.code == normalise_code(code), visibility(principal))
     row = (await session.execute(stmt.with_for_update())).first()
     if row is None:
@@ -151,11 +164,18 @@ async def _current(session: Any, principal: Principal, code: str) -> dict[str, A
 
 
 def _event(op: str, decision: dict[str, Any]) -> events.Event:
-    return events.Event(action=f"decision.{op}", kind=KIND, entity_id=str(decision["id"]), party=None, op=op,
-                        reindex=True, detail={"code": decision["code"]})  # fmt: skip
+    return events.Event(
+        action=f"decision.{op}",
+        kind=KIND,
+        entity_id=str(decision["id"]),
+        party=None,
+        op=op,
+        reindex=True,
+        detail={"code": decision["code"]},
+    )
 
 
-async def create_decision(session: Any, principal: Principal, *, data: DecisionCreate) -> dict[str, Any]:
+async def create_decision(session: AsyncSession, principal: Principal, *, data: DecisionCreate) -> dict[str, Any]:
     """Create a decision with its paragraphs; a code already taken is a Conflict."""
     require_writer(principal)
     _check_code(data)
@@ -163,12 +183,18 @@ async def create_decision(session: Any, principal: Principal, *, data: DecisionC
     await reference.check_terms(await session.connection(), values)
     paragraphs = values.pop("paragraphs")
     now = await events.now(session)
-    stmt = (pg_insert(D).values(id=uuid.uuid4(), created_at=now, updated_at=now, **values)
-            .on_conflict_do_nothing(index_elements=["code"]).returning(*PUBLIC_COLUMNS))  # fmt: skip
+    stmt = (
+        pg_insert(D)
+        .values(id=uuid.uuid4(), created_at=now, updated_at=now, **values)
+        .on_conflict_do_nothing(index_elements=["code"])
+        .returning(*PUBLIC_COLUMNS)
+    )
     row = (await session.execute(stmt)).first()
     if row is None:
-        raise Conflict(f"decision {data.code} already exists; PUT /api/v1/decisions/{data.code} to replace it",
-                       errors=[field_error(("body", "code"), "already exists", "conflict")])  # fmt: skip
+        raise Conflict(
+            f"decision {data.code} already exists; PUT /api/v1/decisions/{data.code} to replace it",
+            errors=[field_error(("body", "code"), "already exists", "conflict")],
+        )
     decision = to_public(row)
     await _insert_paragraphs(session, decision["id"], paragraphs)
     (decision["paragraphs"],) = await paragraphs_for_decisions(session, [decision["id"]])
@@ -177,7 +203,7 @@ async def create_decision(session: Any, principal: Principal, *, data: DecisionC
 
 
 async def update_decision(
-    session: Any,
+    session: AsyncSession,
     principal: Principal,
     code: str,
     *,
@@ -201,8 +227,9 @@ async def update_decision(
     if not values and paragraphs is None:
         return current
     values["updated_at"] = await events.now(session)
-    row = (await session.execute(update(D).where(D.c.id == current["id"]).values(**values)
-                                 .returning(*PUBLIC_COLUMNS))).one()  # fmt: skip
+    row = (
+        await session.execute(update(D).where(D.c.id == current["id"]).values(**values).returning(*PUBLIC_COLUMNS))
+    ).one()
     decision = to_public(row)
     if paragraphs is not None:
         await session.execute(delete(DP).where(DP.c.decision_id == decision["id"]))
@@ -212,7 +239,9 @@ async def update_decision(
     return decision
 
 
-async def delete_decision(session: Any, principal: Principal, code: str, *, if_match: str | None = None) -> None:
+async def delete_decision(
+    session: AsyncSession, principal: Principal, code: str, *, if_match: str | None = None
+) -> None:
     """Delete a decision and its paragraphs."""
     require_writer(principal)
     current = await _current(session, principal, code)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from sqlalchemy import select
+
 from app.auth.principal import Principal
 from app.reference import load_demo, load_parties
 
@@ -82,12 +84,11 @@ async def _seed_nodes(session: Any) -> int:
     from app.services import nodes
 
     demo = load_demo()["nodes"]
-    conn = await session.connection()
-    parties = [n["party"] for n in demo]
-    existing = await nodes.nodes_for_parties(conn, SECRETARIAT, parties)
+    stmt = select(nodes.N.c.party, nodes.N.c.url).where(nodes.N.c.party.in_({n["party"] for n in demo}))
+    have = {(r.party, r.url.rstrip("/")) for r in await session.execute(stmt)}
     created = 0
-    for item, have in zip(demo, existing, strict=True):
-        if not any(n["url"].rstrip("/") == item["url"].rstrip("/") for n in have):
+    for item in demo:
+        if (item["party"], item["url"].rstrip("/")) not in have:
             await nodes.create_node(session, _as(item["party"]), data=NodeCreate.model_validate(item))
             created += 1
     return created
@@ -98,11 +99,12 @@ async def _seed_requests(session: Any) -> int:
     from app.services import cooperation
 
     demo = load_demo()["cooperation_requests"]
-    conn = await session.connection()
-    existing = await cooperation.requests_for_parties(conn, SECRETARIAT, [r["party"] for r in demo])
+    CR = cooperation.CR
+    stmt = select(CR.c.party, CR.c.title).where(CR.c.party.in_({r["party"] for r in demo}))
+    have = {(r.party, r.title.get("en")) for r in await session.execute(stmt)}
     created = 0
-    for item, have in zip(demo, existing, strict=True):
-        if any(r["title"].get("en") == item["title"]["en"] for r in have):
+    for item in demo:
+        if (item["party"], item["title"]["en"]) in have:
             continue
         requester = _as(item["party"])
         body = {k: v for k, v in item.items() if k not in ("offers", "status")}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, cast, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, cast, exists, func, literal, or_, select, true
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,6 +27,10 @@ from app.services import paging, records, reference
 from app.services.events import CHANGES
 
 C = CHANGES
+# `public = true`, never `public IS TRUE`: the planner folds the former into `public`, which proves the partial
+# indexes `... WHERE public` usable; `IS TRUE` does not, and the anti-join of every page then hashes the whole
+# change log (O(log size) per page becomes O(size): 140 ms instead of 2 ms at 100,000 changes).
+LATER = C.alias("later")
 DELETED_OPS = frozenset({"withdraw", "delete"})
 
 KINDS: tuple[str, ...] = registry.HARVEST_KINDS
@@ -80,16 +84,16 @@ def _in_entity(kinds: tuple[str, ...], test: Callable[[Any], ColumnElement[bool]
 
 
 def _conditions(f: HarvestFilter) -> list[ColumnElement[bool]]:
-    later = C.alias("later")
+    later = LATER
     kinds = f.kinds
     if f.type is not None:
         kinds = tuple(k for k in kinds if k == "record")
     if f.gbf_target is not None or f.targeted:
         kinds = tuple(k for k in kinds if k in TARGETED)
     conds: list[ColumnElement[bool]] = [
-        C.c.public.is_(True),
+        C.c.public == true(),
         C.c.kind.in_(kinds) if kinds else literal(False),
-        ~exists().where(later.c.kind == C.c.kind, later.c.entity_id == C.c.entity_id, later.c.public.is_(True),
+        ~exists().where(later.c.kind == C.c.kind, later.c.entity_id == C.c.entity_id, later.c.public == true(),
                         later.c.seq > C.c.seq),
     ]  # fmt: skip
     if f.party is not None:
@@ -122,7 +126,7 @@ async def count(conn: AsyncConnection, f: HarvestFilter) -> int:
 
 async def earliest(conn: AsyncConnection) -> datetime | None:
     """The oldest public change (OAI-PMH earliestDatestamp)."""
-    return (await conn.execute(select(func.min(C.c.at)).where(C.c.public.is_(True)))).scalar_one()
+    return (await conn.execute(select(func.min(C.c.at)).where(C.c.public == true()))).scalar_one()
 
 
 async def heads(
@@ -145,7 +149,7 @@ async def head_of(conn: AsyncConnection, kind: str, entity_id: str) -> Head | No
     """One entity's head; None when it never had a public change."""
     stmt = (
         select(C.c.seq, C.c.kind, C.c.entity_id, C.c.party, C.c.op, C.c.at)
-        .where(C.c.public.is_(True), C.c.kind == kind, C.c.entity_id == entity_id)
+        .where(C.c.public == true(), C.c.kind == kind, C.c.entity_id == entity_id)
         .order_by(C.c.seq.desc())
         .limit(1)
     )

@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, insert, select, true, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app import db
 from app.auth.principal import Principal
 from app.errors import NotFound
 from app.models.derive import columns
@@ -25,7 +26,7 @@ SORTS: dict[str, paging.SortKey] = {
     "-updated_at": paging.SortKey("-updated_at", (N.c.updated_at, N.c.id), (datetime, uuid.UUID), True),
     "updated_at": paging.SortKey("updated_at", (N.c.updated_at, N.c.id), (datetime, uuid.UUID)),
     "party": paging.SortKey("party", (N.c.party, N.c.updated_at, N.c.id), (str, datetime, uuid.UUID)),
-}  # fmt: skip
+}
 DEFAULT_SORT = "-updated_at"
 STATUSES = NODE_STATUSES
 SCOPE = "nodes:write"
@@ -42,7 +43,7 @@ class NodeFilter(paging.Filter):
 
 def to_public(row: Any) -> dict[str, Any]:
     """A row as the NodePublic shape."""
-    return dict(row._mapping)
+    return dict(db.row_mapping(row))
 
 
 def visibility(principal: Principal) -> ColumnElement[bool]:
@@ -62,51 +63,45 @@ async def get_node(conn: AsyncConnection, principal: Principal, node_id: uuid.UU
     return to_public(row)
 
 
-async def nodes_for_parties(
-    conn: AsyncConnection, principal: Principal, parties: list[str]
-) -> list[list[dict[str, Any]]]:
-    """Each Party's nodes (newest change first), one list per given Party code; for DataLoaders."""
-    if not parties:
-        return []
-    stmt = (select(*PUBLIC_COLUMNS).where(N.c.party.in_(set(parties)), visibility(principal))
-            .order_by(N.c.updated_at.desc(), N.c.id.desc()))  # fmt: skip
-    by_party: dict[str, list[dict[str, Any]]] = {}
-    for row in await conn.execute(stmt):
-        by_party.setdefault(row.party, []).append(to_public(row))
-    return [by_party.get(p, []) for p in parties]
+nodes_for_parties = LISTING.party_pages  # each Party's first page of nodes; for DataLoaders
 
 
 # --- writes --------------------------------------------------------------------------------------------------
 
 
-async def _current(session: Any, principal: Principal, node_id: uuid.UUID) -> dict[str, Any]:
-    row = (await session.execute(select(*PUBLIC_COLUMNS).where(N.c.id == node_id, visibility(principal))
-                                 .with_for_update())).first()  # fmt: skip
+async def _current(session: AsyncSession, principal: Principal, node_id: uuid.UUID) -> dict[str, Any]:
+    row = (
+        await session.execute(select(*PUBLIC_COLUMNS).where(N.c.id == node_id, visibility(principal)).with_for_update())
+    ).first()
     if row is None:
         raise NotFound(f"no national node {node_id}")
     return to_public(row)
 
 
 def _event(principal: Principal, op: str, node: dict[str, Any]) -> events.Event:
-    return events.Event(action=f"node.{op}", kind=KIND, entity_id=str(node["id"]), party=node["party"], op=op,
-                        reindex=True)  # fmt: skip
+    return events.Event(
+        action=f"node.{op}", kind=KIND, entity_id=str(node["id"]), party=node["party"], op=op, reindex=True
+    )
 
 
-async def create_node(session: Any, principal: Principal, *, data: NodeCreate) -> dict[str, Any]:
+async def create_node(session: AsyncSession, principal: Principal, *, data: NodeCreate) -> dict[str, Any]:
     """Create a node for the token's Party (the Secretariat names any Party)."""
     principal.require(SCOPE)
     values = values_of(data, partial=False)
     values["party"] = await writing_party(await session.connection(), principal, data.party)
     now = await events.now(session)
-    row = (await session.execute(insert(N).values(id=uuid.uuid4(), created_at=now, updated_at=now, **values)
-                                 .returning(*PUBLIC_COLUMNS))).one()  # fmt: skip
+    row = (
+        await session.execute(
+            insert(N).values(id=uuid.uuid4(), created_at=now, updated_at=now, **values).returning(*PUBLIC_COLUMNS)
+        )
+    ).one()
     node = to_public(row)
     await events.emit(session, principal, [_event(principal, "create", node)])
     return node
 
 
 async def update_node(
-    session: Any,
+    session: AsyncSession,
     principal: Principal,
     node_id: uuid.UUID,
     *,
@@ -126,14 +121,15 @@ async def update_node(
     if not values:
         return current
     values["updated_at"] = await events.now(session)
-    row = (await session.execute(update(N).where(N.c.id == node_id).values(**values)
-                                 .returning(*PUBLIC_COLUMNS))).one()  # fmt: skip
+    row = (await session.execute(update(N).where(N.c.id == node_id).values(**values).returning(*PUBLIC_COLUMNS))).one()
     node = to_public(row)
     await events.emit(session, principal, [_event(principal, "update", node)])
     return node
 
 
-async def delete_node(session: Any, principal: Principal, node_id: uuid.UUID, *, if_match: str | None = None) -> None:
+async def delete_node(
+    session: AsyncSession, principal: Principal, node_id: uuid.UUID, *, if_match: str | None = None
+) -> None:
     """Delete a node of the caller's Party."""
     principal.require(SCOPE)
     current = await _current(session, principal, node_id)

@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, insert, select, true, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app import db
 from app.auth.principal import Principal
 from app.errors import Forbidden, Invalid, NotFound
 from app.models.derive import columns
@@ -35,7 +36,7 @@ PUBLIC_COLUMNS = columns(OP, OpportunityPublic)
 SORTS: dict[str, paging.SortKey] = {
     "-updated_at": paging.SortKey("-updated_at", (OP.c.updated_at, OP.c.id), (datetime, uuid.UUID), True),
     "updated_at": paging.SortKey("updated_at", (OP.c.updated_at, OP.c.id), (datetime, uuid.UUID)),
-}  # fmt: skip
+}
 DEFAULT_SORT = "-updated_at"
 SCOPE = "cooperation:write"
 KIND = "opportunity"
@@ -53,7 +54,7 @@ class OpportunityFilter(paging.Filter):
 
 def to_public(row: Any) -> dict[str, Any]:
     """A row as the OpportunityPublic shape."""
-    return dict(row._mapping)
+    return dict(db.row_mapping(row))
 
 
 def visibility(principal: Principal) -> ColumnElement[bool]:
@@ -62,14 +63,20 @@ def visibility(principal: Principal) -> ColumnElement[bool]:
 
 
 LISTING = paging.Listing(
-    OP, PUBLIC_COLUMNS, SORTS, DEFAULT_SORT, OpportunityFilter, choices={"status": OPPORTUNITY_STATUSES},
+    OP,
+    PUBLIC_COLUMNS,
+    SORTS,
+    DEFAULT_SORT,
+    OpportunityFilter,
+    choices={"status": OPPORTUNITY_STATUSES},
     party="provider_party",
-)  # fmt: skip
+)
 list_opportunities = LISTING.page  # a keyset page of opportunities, newest change first by default
 
 
-async def get_opportunity(conn: Any, principal: Principal, opportunity_id: uuid.UUID, *, lock: bool = False
-                          ) -> dict[str, Any]:  # fmt: skip
+async def get_opportunity(
+    conn: Any, principal: Principal, opportunity_id: uuid.UUID, *, lock: bool = False
+) -> dict[str, Any]:
     """One opportunity; `lock` takes a row lock inside a write transaction."""
     stmt = select(*PUBLIC_COLUMNS).where(OP.c.id == opportunity_id, visibility(principal))
     row = (await conn.execute(stmt.with_for_update() if lock else stmt)).first()
@@ -78,34 +85,31 @@ async def get_opportunity(conn: Any, principal: Principal, opportunity_id: uuid.
     return to_public(row)
 
 
-async def opportunities_for_parties(
-    conn: AsyncConnection, principal: Principal, parties: list[str]
-) -> list[list[dict[str, Any]]]:
-    """Each Party's opportunities (newest change first), one list per given Party code; for DataLoaders."""
-    if not parties:
-        return []
-    stmt = (select(*PUBLIC_COLUMNS).where(OP.c.provider_party.in_(set(parties)), visibility(principal))
-            .order_by(OP.c.updated_at.desc(), OP.c.id.desc()))  # fmt: skip
-    by_party: dict[str, list[dict[str, Any]]] = {}
-    for row in await conn.execute(stmt):
-        by_party.setdefault(row.provider_party, []).append(to_public(row))
-    return [by_party.get(p, []) for p in parties]
+opportunities_for_parties = LISTING.party_pages  # each provider Party's first page; for DataLoaders
 
 
 # --- writes --------------------------------------------------------------------------------------------------
 
 
 def _event(op: str, opportunity: dict[str, Any]) -> events.Event:
-    return events.Event(action=f"{KIND}.{op}", kind=KIND, entity_id=str(opportunity["id"]),
-                        party=opportunity["provider_party"], op=op, reindex=True)  # fmt: skip
+    return events.Event(
+        action=f"{KIND}.{op}",
+        kind=KIND,
+        entity_id=str(opportunity["id"]),
+        party=opportunity["provider_party"],
+        op=op,
+        reindex=True,
+    )
 
 
 async def _provider(conn: AsyncConnection, principal: Principal, data: OpportunityCreate) -> str | None:
     """The owning Party: the token's own; the Secretariat names one, or none for an organization alone."""
     if principal.party is None and data.provider_party is None:
         if not data.provider_organization:
-            raise Invalid.field(["body", "provider_organization"], "an opportunity published by the Secretariat "
-                                "names a provider_party or a provider_organization")  # fmt: skip
+            raise Invalid.field(
+                ["body", "provider_organization"],
+                "an opportunity published by the Secretariat names a provider_party or a provider_organization",
+            )
         return None
     return await writing_party(conn, principal, data.provider_party)
 
@@ -122,11 +126,12 @@ def _require_owner(principal: Principal, current: dict[str, Any]) -> None:
 def _check_provider(values: dict[str, Any], current: dict[str, Any]) -> None:
     merged = {**current, **values}
     if merged.get("provider_party") is None and not merged.get("provider_organization"):
-        raise Invalid.field(["body", "provider_organization"], "an opportunity without a provider Party names the "
-                                                               "provider_organization")  # fmt: skip
+        raise Invalid.field(
+            ["body", "provider_organization"], "an opportunity without a provider Party names the provider_organization"
+        )
 
 
-async def create_opportunity(session: Any, principal: Principal, *, data: OpportunityCreate) -> dict[str, Any]:
+async def create_opportunity(session: AsyncSession, principal: Principal, *, data: OpportunityCreate) -> dict[str, Any]:
     """Publish an opportunity for the token's Party (the Secretariat names any Party, or an organization)."""
     principal.require(SCOPE)
     conn = await session.connection()
@@ -134,15 +139,18 @@ async def create_opportunity(session: Any, principal: Principal, *, data: Opport
     values["provider_party"] = await _provider(conn, principal, data)
     await reference.check_terms(conn, values)
     now = await events.now(session)
-    row = (await session.execute(insert(OP).values(id=uuid.uuid4(), created_at=now, updated_at=now, **values)
-                                 .returning(*PUBLIC_COLUMNS))).one()  # fmt: skip
+    row = (
+        await session.execute(
+            insert(OP).values(id=uuid.uuid4(), created_at=now, updated_at=now, **values).returning(*PUBLIC_COLUMNS)
+        )
+    ).one()
     opportunity = to_public(row)
     await events.emit(session, principal, [_event("create", opportunity)])
     await _announce(session, principal, opportunity)
     return opportunity
 
 
-async def _announce(session: Any, principal: Principal, opportunity: dict[str, Any]) -> None:
+async def _announce(session: AsyncSession, principal: Principal, opportunity: dict[str, Any]) -> None:
     """An open opportunity announces the open requests it fits well (cooperation.match)."""
     from app.services import matchmaking  # matchmaking reads opportunities through this module
 
@@ -151,7 +159,7 @@ async def _announce(session: Any, principal: Principal, opportunity: dict[str, A
 
 
 async def update_opportunity(
-    session: Any,
+    session: AsyncSession,
     principal: Principal,
     opportunity_id: uuid.UUID,
     *,
@@ -175,16 +183,18 @@ async def update_opportunity(
     if not values:
         return current
     values["updated_at"] = await events.now(session)
-    row = (await session.execute(update(OP).where(OP.c.id == opportunity_id).values(**values)
-                                 .returning(*PUBLIC_COLUMNS))).one()  # fmt: skip
+    row = (
+        await session.execute(update(OP).where(OP.c.id == opportunity_id).values(**values).returning(*PUBLIC_COLUMNS))
+    ).one()
     opportunity = to_public(row)
     await events.emit(session, principal, [_event("update", opportunity)])
     await _announce(session, principal, opportunity)
     return opportunity
 
 
-async def delete_opportunity(session: Any, principal: Principal, opportunity_id: uuid.UUID, *,
-                             if_match: str | None = None) -> None:  # fmt: skip
+async def delete_opportunity(
+    session: AsyncSession, principal: Principal, opportunity_id: uuid.UUID, *, if_match: str | None = None
+) -> None:
     """Delete an opportunity the caller owns."""
     principal.require(SCOPE)
     current = await get_opportunity(session, principal, opportunity_id, lock=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 from sqlalchemy import Column, ColumnElement, Select, Table, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import db
 from app.errors import BadRequest
 from app.models.common import check_date, check_datetime, check_int, check_text
 from app.services import reference, signing
@@ -198,6 +200,7 @@ class Filter:
         """From `source`'s attributes (missing ones are unset) and/or keywords; `*_since` strings are ISO dates."""
         names = [f.name for f in fields(cls)]
         values = {n: getattr(source, n) for n in names if source is not None and hasattr(source, n)} | raw
+        values = {k: v.value if isinstance(v, enum.Enum) else v for k, v in values.items()}  # GraphQL enums
         return cls(
             **{k: parse_datetime(v, k) if k.endswith("_since") and isinstance(v, str) else v for k, v in values.items()}
         )
@@ -209,8 +212,9 @@ TERM_FILTERS = {"subject": "subjects", "gbf_target": "gbf_targets"}  # filter ->
 
 
 def as_dict(row: Any) -> dict[str, Any]:
-    """A row as a plain dict (the public shape when the selected columns are the *Public schema's)."""
-    return dict(row._mapping)
+    """A row (SQLAlchemy's, or an asyncpg record from `db.cursor_batches`) as a plain dict (the public shape when
+    the selected columns are the *Public schema's)."""
+    return dict(db.row_mapping(row))
 
 
 @dataclass(frozen=True)
@@ -319,6 +323,17 @@ class Listing(Generic[F]):
             if len(self._statements) > STATEMENT_CACHE_SIZE:
                 self._statements.popitem(last=False)
         return stmt
+
+    async def party_pages(
+        self, conn: AsyncConnection, principal: Principal, parties: list[str], *, limit: int
+    ) -> list[Page]:
+        """The first page (default sort) of each Party's rows the caller may see, one page per given code, in
+        one query; for DataLoaders (a Party's nested list)."""
+        where = self.visible(principal, self.filter()) if self.visible is not None else []
+        group = self.table.c[self.party]
+        pages = await first_pages(conn, self.columns, group, parties, self.sort_key(None), limit, *where)
+        to_public = self.to_public
+        return [([to_public(r) for r in pages[p][0]], pages[p][1]) if p in pages else ([], None) for p in parties]
 
 
 async def first_pages(

@@ -35,13 +35,13 @@ PUBLIC_COLUMNS = columns(R, RecordPublic, "serial")  # serial: for the uid
 SORTS: dict[str, paging.SortKey] = {
     "-updated_at": paging.SortKey("-updated_at", (R.c.updated_at, R.c.id), (datetime, uuid.UUID), True),
     "updated_at": paging.SortKey("updated_at", (R.c.updated_at, R.c.id), (datetime, uuid.UUID)),
-    "-published_at": paging.SortKey("-published_at", (R.c.published_at, R.c.id), (datetime, uuid.UUID), True,
-                                    nullable=True),
-    "published_at": paging.SortKey("published_at", (R.c.published_at, R.c.id), (datetime, uuid.UUID),
-                                   nullable=True),
+    "-published_at": paging.SortKey(
+        "-published_at", (R.c.published_at, R.c.id), (datetime, uuid.UUID), True, nullable=True
+    ),
+    "published_at": paging.SortKey("published_at", (R.c.published_at, R.c.id), (datetime, uuid.UUID), nullable=True),
     "-created_at": paging.SortKey("-created_at", (R.c.created_at, R.c.id), (datetime, uuid.UUID), True),
     "created_at": paging.SortKey("created_at", (R.c.created_at, R.c.id), (datetime, uuid.UUID)),
-}  # fmt: skip
+}
 DEFAULT_SORT = "-updated_at"
 STATUSES = RECORD_STATUSES
 
@@ -109,9 +109,15 @@ def _visible(principal: Principal, f: RecordFilter) -> list[ColumnElement[bool]]
 
 
 LISTING = paging.Listing(
-    R, PUBLIC_COLUMNS, SORTS, DEFAULT_SORT, RecordFilter,
-    choices={"type": RECORD_TYPES, "status": STATUSES}, visible=_visible, to_public=to_public,
-)  # fmt: skip
+    R,
+    PUBLIC_COLUMNS,
+    SORTS,
+    DEFAULT_SORT,
+    RecordFilter,
+    choices={"type": RECORD_TYPES, "status": STATUSES},
+    visible=_visible,
+    to_public=to_public,
+)
 
 
 async def list_records(
@@ -147,15 +153,12 @@ async def _attach_draft_status(conn: AsyncConnection, principal: Principal, item
 
 async def records_for_parties(
     conn: AsyncConnection, principal: Principal, parties: list[str], *, limit: int
-) -> list[tuple[list[dict[str, Any]], str | None]]:
+) -> list[paging.Page]:
     """The first page (default sort) of each Party's visible records, one (items, next_cursor) per code; for
     DataLoaders."""
-    pages = await paging.first_pages(conn, PUBLIC_COLUMNS, R.c.party, parties, SORTS[DEFAULT_SORT], limit,
-                                     visibility(principal))  # fmt: skip
-    items = [to_public(r) for rows, _ in pages.values() for r in rows]
-    await _attach_draft_status(conn, principal, items)
-    by_id = {i["id"]: i for i in items}
-    return [([by_id[r.id] for r in pages[p][0]], pages[p][1]) if p in pages else ([], None) for p in parties]
+    pages = await LISTING.party_pages(conn, principal, parties, limit=limit)
+    await _attach_draft_status(conn, principal, [item for items, _ in pages for item in items])
+    return pages
 
 
 def parse_uid(uid: str) -> tuple[str, str, int, int | None]:
@@ -182,23 +185,36 @@ async def get_record(conn: AsyncConnection, principal: Principal, record_id: uui
 async def get_by_uid(conn: AsyncConnection, principal: Principal, uid: str) -> dict[str, Any]:
     """One record by its public uid; with a revision suffix, that published revision's content."""
     rtype, party, serial, revision = parse_uid(uid)
-    row = (await conn.execute(select(*PUBLIC_COLUMNS).where(R.c.serial == serial, R.c.party == party,
-                                                            R.c.type == rtype))).first()  # fmt: skip
+    row = (
+        await conn.execute(select(*PUBLIC_COLUMNS).where(R.c.serial == serial, R.c.party == party, R.c.type == rtype))
+    ).first()
     record = await _visible_or_raise(conn, principal, row, uid)
     if revision is not None and revision != record["revision"]:
         rev = await get_revision(conn, principal, record["id"], revision)
-        record = {**record, **rev["content"], "revision": revision, "uid": rev["uid"],
-                  "published_at": rev["published_at"]}  # fmt: skip
+        record = {
+            **record,
+            **rev["content"],
+            "revision": revision,
+            "uid": rev["uid"],
+            "published_at": rev["published_at"],
+        }
     return record
 
 
 async def _visible_or_raise(conn: AsyncConnection, principal: Principal, row: Any, ref: str) -> dict[str, Any]:
     if row is None or (row.status != "published" and not principal.can_see_unpublished(row.party)):
         if row is not None and row.status == "withdrawn":
-            raise Gone(f"record {ref} was withdrawn", tombstone={
-                "id": str(row.id), "uid": make_uid(row.type, row.party, row.serial, row.revision) if row.revision
-                else None, "party": row.party, "type": row.type, "status": "withdrawn",
-                "withdrawn_at": iso_z(row.withdrawn_at) if row.withdrawn_at else None})  # fmt: skip
+            raise Gone(
+                f"record {ref} was withdrawn",
+                tombstone={
+                    "id": str(row.id),
+                    "uid": make_uid(row.type, row.party, row.serial, row.revision) if row.revision else None,
+                    "party": row.party,
+                    "type": row.type,
+                    "status": "withdrawn",
+                    "withdrawn_at": iso_z(row.withdrawn_at) if row.withdrawn_at else None,
+                },
+            )
         raise NotFound(f"no record {ref}")
     record = to_public(row)
     await _attach_draft_status(conn, principal, [record])
@@ -212,18 +228,25 @@ async def list_revisions(
     paging.check_limit(limit)
     head = await get_record(conn, principal, record_id)
     key = paging.SortKey("-revision", (RR.c.revision,), (int,), True)
-    stmt = paging.apply(select(RR.c.revision, RR.c.content, RR.c.published_at).where(RR.c.record_id == record_id),
-                        key, cursor, limit)  # fmt: skip
+    stmt = paging.apply(
+        select(RR.c.revision, RR.c.content, RR.c.published_at).where(RR.c.record_id == record_id), key, cursor, limit
+    )
     rows, next_cursor = paging.page((await conn.execute(stmt)).all(), key, limit, lambda r: (r.revision,))
     return [_revision_public(head, r) for r in rows], next_cursor
 
 
-async def get_revision(conn: AsyncConnection, principal: Principal, record_id: uuid.UUID, revision: int
-                       ) -> dict[str, Any]:  # fmt: skip
+async def get_revision(
+    conn: AsyncConnection, principal: Principal, record_id: uuid.UUID, revision: int
+) -> dict[str, Any]:
     """One published revision."""
     head = await get_record(conn, principal, record_id)
-    row = (await conn.execute(select(RR.c.revision, RR.c.content, RR.c.published_at)
-                              .where(RR.c.record_id == record_id, RR.c.revision == revision))).first()  # fmt: skip
+    row = (
+        await conn.execute(
+            select(RR.c.revision, RR.c.content, RR.c.published_at).where(
+                RR.c.record_id == record_id, RR.c.revision == revision
+            )
+        )
+    ).first()
     if row is None:
         raise NotFound(f"record {record_id} has no published revision {revision}")
     return _revision_public(head, row)
@@ -232,9 +255,13 @@ async def get_revision(conn: AsyncConnection, principal: Principal, record_id: u
 def _revision_public(head: dict[str, Any], row: Any) -> dict[str, Any]:
     content = dict(row.content)
     serial = int(head["uid"].split("-")[3]) if head.get("uid") else 0
-    return {"record_id": head["id"], "revision": row.revision, "published_at": row.published_at,
-            "uid": make_uid(content.get("type", head["type"]), head["party"], serial, row.revision),
-            "content": content}  # fmt: skip
+    return {
+        "record_id": head["id"],
+        "revision": row.revision,
+        "published_at": row.published_at,
+        "uid": make_uid(content.get("type", head["type"]), head["party"], serial, row.revision),
+        "content": content,
+    }
 
 
 async def get_working(conn: AsyncConnection, principal: Principal, record_id: uuid.UUID) -> dict[str, Any]:

@@ -8,9 +8,10 @@ from typing import Any
 import orjson
 import pytest
 
-from app import db
+from app import db, registry
+from app.models.decision import DecisionCreate
 from app.models.node import NodeCreate
-from app.services import nodes
+from app.services import decisions, nodes
 from tests.exchange.harvesting import ADMIN, content, create, edit, withdraw
 
 pytestmark = pytest.mark.asyncio
@@ -88,3 +89,35 @@ async def test_dump_filters_gzip_and_other_resources(client: Any) -> None:
     ):
         resp = await client.get(bad)
         assert resp.status_code == 400 and resp.headers["content-type"] == "application/problem+json", bad
+
+
+async def test_every_dumped_line_is_the_public_json_of_its_resource(client: Any) -> None:
+    """The dumps read rows from an asyncpg cursor, not through the list's result path: each line must still be
+    exactly what the JSON API answers for that resource (same keys, same order, same values)."""
+    recs = [await create(**content(i)) for i in range(5)]
+    await create(**content(9, title={"en": "Tabs\tand \"quotes\" \\ back", "es": "Guía ñandú ✓"},
+                            links=[{"url": "https://example.org/a?b=1&c=2", "name": "A"}],
+                            publication_date="2024-02-29"))  # fmt: skip
+    await edit(recs[0]["id"], publish=True, summary={"en": "Second revision"})
+    await withdraw(recs[1]["id"])
+    async with db.transaction() as s:
+        await decisions.create_decision(s, ADMIN, data=DecisionCreate.model_validate({
+            "code": "COP-15-4", "symbol": "CBD/COP/DEC/15/4", "body": "COP", "session": 15, "number": 4,
+            "title": {"en": "Kunming-Montreal Global Biodiversity Framework"}, "gbf_targets": ["GBF-TARGET-02"],
+            "paragraphs": [{"number": "1", "type": "operative", "text": {"en": "Adopts the framework"}},
+                           {"number": "2", "type": "operative", "text": {"en": "Invites Parties"}}]}))  # fmt: skip
+        await nodes.create_node(s, ADMIN, data=NodeCreate.model_validate(
+            {"party": "BR", "name": {"en": "Brazil CHM"}, "url": "https://chm.example.br/"}))  # fmt: skip
+    cases = (("record", "records", "id"), ("decision", "decisions", "code"), ("node", "nodes", "id"))
+    for kind, path, key in cases:
+        rows = parse((await client.get(f"/api/v1/{path}.ndjson")).content)
+        assert rows, kind
+        fields = list(registry.get(kind).public.model_fields)
+        for row in rows:
+            assert list(row) == fields, kind
+            single = await client.get(f"/api/v1/{path}/{row[key]}")
+            assert single.status_code == 200
+            assert orjson.dumps(row) == orjson.dumps(single.json()), (kind, row[key])  # order-sensitive
+    dumped = parse((await client.get("/api/v1/records.ndjson")).content)
+    assert {r["id"] for r in dumped} == await public_ids(client) and len(dumped) == 5
+    assert next(r for r in dumped if r["id"] == str(recs[0]["id"]))["revision"] == 2

@@ -52,10 +52,20 @@ def _snake(name: str) -> str:
     return name.removesuffix("_code") if name in ("party_code", "provider_party_code") else name
 
 
+ENUM_FIELDS = ("type", "status", "draftStatus")  # GraphQL enums: `IN_DISCUSSION` is REST's `in-discussion`
+
+
+def _value(key: str, value: Any) -> Any:
+    if key in ENUM_FIELDS and isinstance(value, str) and value.isupper():
+        return value.lower().replace("_", "-")
+    return as_rest(value)
+
+
 def as_rest(value: Any) -> Any:
-    """A GraphQL object under REST names (`titleI18n` → `title`, `partyCode` → `party`, camelCase → snake_case)."""
+    """A GraphQL object under REST names (`titleI18n` → `title`, `partyCode` → `party`, camelCase → snake_case)
+    and values (enum members as the REST strings)."""
     if isinstance(value, dict):
-        return {_snake(k): as_rest(v) for k, v in value.items()}
+        return {_snake(k): _value(k, v) for k, v in value.items()}
     if isinstance(value, list):
         return [as_rest(v) for v in value]
     return value

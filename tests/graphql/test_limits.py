@@ -10,7 +10,9 @@ import pytest
 from fastapi import FastAPI
 
 from app import db
+from app.graphql.limits import MAX_FIRST
 from app.graphql.schema import graphql_router
+from app.services import paging
 from app.services import records as records_service
 from app.settings import Settings
 from tests.factories import create_node, create_record
@@ -51,16 +53,17 @@ async def test_many_aliases_are_refused_without_sql(client):
     [
         ("{ records(first: 10000) { nodes { id } } }", {}),
         ("query($n: Int!) { records(first: $n) { nodes { id } } }", {"n": 10000}),
-        ("query($n: Int = 101) { parties { nodes { records(first: $n) { nodes { id } } } } }", {}),
+        ("query($n: Int = 201) { parties { nodes { records(first: $n) { nodes { id } } } } }", {}),
         ("{ records { nodes { id } } ...F } fragment F on Query { parties(first: 0) { nodes { code } } }", {}),
     ],
 )
-async def test_first_above_100_is_refused_before_any_resolver(client, query, variables):
+async def test_first_above_the_rest_limit_is_refused_before_any_resolver(client, query, variables):
     with count_sql() as statements:
         body = await gql(client, query, variables)
     err = error(body)
     assert body["data"] is None
-    assert err["extensions"]["code"] == "INVALID" and "first must be between 1 and 100" in err["message"]
+    assert err["extensions"]["code"] == "INVALID" and "first must be between 1 and 200" in err["message"]
+    assert MAX_FIRST == paging.MAX_LIMIT == 200  # one page-size limit for GraphQL `first` and REST `limit`
     assert err["extensions"]["errors"][0]["loc"] == ["args", "first"]
     assert statements == []
 
@@ -91,7 +94,8 @@ async def test_party_lists_batch_their_nested_lists(client):
             await create_record(s, party=PARTIES[i % len(PARTIES)])
             await create_node(s, party=PARTIES[i % len(PARTIES)])
     query = ("query($n: Int!) { parties(first: $n) { nodes { code records(first: 2) { nodes { id party { code } } }"
-             " nodes { id } cooperationRequests { id offers { id } } } } }")  # fmt: skip
+             " nodes(first: 2) { nodes { id } } cooperationRequests(first: 2) { nodes { id offers(first: 2)"
+             " { nodes { id } } } } } } }")  # fmt: skip
     data(await gql(client, query, {"n": 1}))
     counts = {}
     for n in (5, 100):

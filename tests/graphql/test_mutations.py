@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app import db
+from app.graphql.errors import graphql_path
 from app.models import AuditEvent, Change, Decision, NationalNode, Record
 from tests.auth import bearer, token_for
 from tests.factories import create_node, create_request
@@ -63,13 +64,13 @@ async def step(client, op: str, rid: str, headers) -> dict:
 
 async def test_life_cycle_matches_rest_and_leaves_the_same_trail(client, br):
     rec = await create(client, br)
-    assert rec["status"] == "draft" and rec["partyCode"] == "BR" and rec["uid"] is None
+    assert rec["status"] == "DRAFT" and rec["partyCode"] == "BR" and rec["uid"] is None
     same(rec, (await client.get(f"/api/v1/records/{rec['id']}", headers=br)).json())
-    assert data(await step(client, "submitRecord", rec["id"], br))["submitRecord"]["status"] == "pending"
+    assert data(await step(client, "submitRecord", rec["id"], br))["submitRecord"]["status"] == "PENDING"
     pub = data(await step(client, "publishRecord", rec["id"], br))["publishRecord"]
-    assert pub["status"] == "published" and pub["revision"] == 1 and pub["uid"].endswith("-1")
+    assert pub["status"] == "PUBLISHED" and pub["revision"] == 1 and pub["uid"].endswith("-1")
     edited = data(await gql(client, UPDATE, {"id": rec["id"], "input": {"title": {"en": "Second edition"}}}, br))
-    assert edited["updateRecord"]["status"] == "draft" and edited["updateRecord"]["titleI18n"] == {
+    assert edited["updateRecord"]["status"] == "DRAFT" and edited["updateRecord"]["titleI18n"] == {
         "en": "Second edition"
     }
     public = (await client.get(f"/api/v1/records/{rec['id']}")).json()
@@ -77,7 +78,7 @@ async def test_life_cycle_matches_rest_and_leaves_the_same_trail(client, br):
     replaced = data(await gql(client, REPLACE, {"id": rec["id"], "input": {**BODY, "keywords": ["x"]}}, br))
     assert replaced["replaceRecord"]["keywords"] == ["x"]
     assert data(await step(client, "publishRecord", rec["id"], br))["publishRecord"]["revision"] == 2
-    assert data(await step(client, "withdrawRecord", rec["id"], br))["withdrawRecord"]["status"] == "withdrawn"
+    assert data(await step(client, "withdrawRecord", rec["id"], br))["withdrawRecord"]["status"] == "WITHDRAWN"
     async with db.read_connection() as conn:
         changes = (await conn.execute(select(Change.op).order_by(Change.seq))).scalars().all()
         actions = (await conn.execute(select(AuditEvent.action).where(AuditEvent.kind == "record")
@@ -136,13 +137,13 @@ async def test_server_owned_fields_are_refused(client, br, field):
 @pytest.mark.parametrize(
     ("patch", "loc"),
     [
-        ({"title": {"xx": "nope"}}, ["body", "title"]),
-        ({"title": {}}, ["body", "title"]),
-        ({"subjects": ["CBD-SUBJECT-NOPE"]}, ["body", "subjects"]),
-        ({"gbfTargets": ["GBF-TARGET-24"]}, ["body", "gbf_targets"]),
-        ({"type": "poem"}, ["body", "type"]),
-        ({"links": [{"url": "not a url"}]}, ["body", "links", 0, "url"]),
-        ({"publicationDate": "31/12/2024"}, ["body", "publication_date"]),
+        ({"title": {"xx": "nope"}}, ["input", "title"]),
+        ({"title": {}}, ["input", "title"]),
+        ({"subjects": ["CBD-SUBJECT-NOPE"]}, ["input", "subjects"]),
+        ({"gbfTargets": ["GBF-TARGET-24"]}, ["input", "gbf_targets"]),
+        ({"type": "poem"}, ["input", "type"]),
+        ({"links": [{"url": "not a url"}]}, ["input", "links", 0, "url"]),
+        ({"publicationDate": "31/12/2024"}, ["input", "publication_date"]),
     ],
 )
 async def test_invalid_inputs_are_the_rest_errors(client, br, patch, loc):
@@ -153,7 +154,11 @@ async def test_invalid_inputs_are_the_rest_errors(client, br, patch, loc):
     err = error(await gql(client, CREATE, {"input": {**BODY, **patch}}, br))
     assert err["extensions"]["code"] == "INVALID"
     assert any(e["loc"][: len(loc)] == loc for e in err["extensions"]["errors"]), err
-    assert err["extensions"]["errors"] == rest["errors"]
+    # The REST errors, located the GraphQL way: `body` is the `input` argument, with a GraphQL path.
+    relocated = [{**e, "loc": ["input", *e["loc"][1:]], "path": graphql_path(["input", *e["loc"][1:]])}
+                 for e in rest["errors"]]  # fmt: skip
+    assert err["extensions"]["errors"] == relocated
+    assert "body." not in err["message"]  # a detail naming fields names them as GraphQL does
     assert await count(Record) == 0
 
 
@@ -194,7 +199,7 @@ async def test_node_writes_obey_ownership(client):
     delete = "mutation($id: UUID!) { deleteNode(id: $id) }"
     assert error(await gql(client, delete, {"id": nid}, fr))["extensions"]["code"] == "FORBIDDEN"
     bad = error(await gql(client, patch, {"id": nid, "input": {"url": "nope"}}, br))
-    assert bad["extensions"]["code"] == "INVALID" and bad["extensions"]["errors"][0]["loc"] == ["body", "url"]
+    assert bad["extensions"]["code"] == "INVALID" and bad["extensions"]["errors"][0]["loc"] == ["input", "url"]
     assert data(await gql(client, patch, {"id": nid, "input": {"name": {"fr": "Bioland"}}}, br))["updateNode"] == {
         "nameI18n": {"fr": "Bioland"}
     }
@@ -214,7 +219,7 @@ async def test_decision_writes_are_the_secretariats(client):
     assert made == {"code": "COP-15-4", "paragraphs": [{"textI18n": {"en": "Adopts"}}]}
     assert error(await gql(client, q, {"input": body}, sec))["extensions"]["code"] == "CONFLICT"
     bad = error(await gql(client, q, {"input": {**body, "code": "COP-15-5"}}, sec))
-    assert bad["extensions"]["code"] == "INVALID" and bad["extensions"]["errors"][0]["loc"] == ["body", "code"]
+    assert bad["extensions"]["code"] == "INVALID" and bad["extensions"]["errors"][0]["loc"] == ["input", "code"]
 
 
 async def test_cooperation_offers_follow_the_rules(client):
@@ -229,13 +234,13 @@ async def test_cooperation_offers_follow_the_rules(client):
     own = error(await gql(client, offer, {"rid": rid, "input": {"description": {"en": "Help"}}}, br))
     assert own["extensions"]["code"] == "FORBIDDEN"
     made = data(await gql(client, offer, {"rid": rid, "input": {"description": {"en": "Help"}}}, fr))["createOffer"]
-    assert made["status"] == "proposed" and made["providerParty"] == {"code": "FR"}
+    assert made["status"] == "PROPOSED" and made["providerParty"] == {"code": "FR"}
     decide = ("mutation($rid: UUID!, $id: UUID!) { decideOffer(requestId: $rid, id: $id, status: ACCEPTED)"
               " { status } }")  # fmt: skip
     assert error(await gql(client, decide, {"rid": rid, "id": made["id"]}, fr))["extensions"]["code"] == "FORBIDDEN"
-    assert data(await gql(client, decide, {"rid": rid, "id": made["id"]}, br))["decideOffer"] == {"status": "accepted"}
-    got = data(await gql(client, f'{{ cooperationRequest(id: "{rid}") {{ status offers {{ status }} }} }}'))
-    assert got["cooperationRequest"] == {"status": "matched", "offers": [{"status": "accepted"}]}
+    assert data(await gql(client, decide, {"rid": rid, "id": made["id"]}, br))["decideOffer"] == {"status": "ACCEPTED"}
+    got = data(await gql(client, f'{{ cooperationRequest(id: "{rid}") {{ status offers {{ nodes {{ status }} }} }} }}'))
+    assert got["cooperationRequest"] == {"status": "MATCHED", "offers": {"nodes": [{"status": "ACCEPTED"}]}}
     patch = ("mutation($id: UUID!, $input: RequestPatch!) { updateCooperationRequest(id: $id, input: $input)"
              " { titleI18n } }")  # fmt: skip
     assert (

@@ -101,7 +101,7 @@ async def test_party_b_cannot_touch_party_a_subscription_through_graphql(client,
 async def test_the_same_validation_and_scopes_as_rest(client, br):
     body = await gql(client, CREATE, {"input": {"url": "ftp://x.example/"}}, br)
     err = error(body)
-    assert err["extensions"]["code"] == "UNSAFE_URL" and err["extensions"]["errors"][0]["loc"] == ["body", "url"]
+    assert err["extensions"]["code"] == "UNSAFE_URL" and err["extensions"]["errors"][0]["loc"] == ["input", "url"]
     body = await gql(client, CREATE, {"input": {"url": URL, "kinds": ["token"]}}, br)
     assert error(body)["extensions"]["code"] == "INVALID"
     body = await gql(client, CREATE, {"input": {"url": URL}}, None)

@@ -19,8 +19,8 @@ NESTED = "records(first: 100) { nodes { id titleI18n party { records(first: 100)
 AMPLIFICATION = "{ " + " ".join(f"a{i}: {NESTED}" for i in range(29)) + " }"
 NATIONAL_SITE = """query($code: String!) { party(code: $code) { code name
   records(first: 20) { nodes { id uid title summary publicationDate keywords
-    party { code nodes { id name url status platform } } } }
-  nodes { id name url } } }"""
+    party { code nodes { nodes { id name url status platform } } } } }
+  nodes { nodes { id name url } } } }"""
 
 
 async def test_amplification_is_refused_before_any_sql(client) -> None:  # type: ignore[no-untyped-def]
@@ -40,7 +40,7 @@ async def test_honest_national_site_query_passes(client, engine) -> None:  # typ
         await create_node(s, party="BR")
     got = data(await gql(client, NATIONAL_SITE, {"code": "BR"}))
     assert len(got["party"]["records"]["nodes"]) == 20
-    assert got["party"]["records"]["nodes"][0]["party"]["nodes"]
+    assert got["party"]["records"]["nodes"][0]["party"]["nodes"]["nodes"]
 
 
 @pytest.mark.parametrize(("query", "variables"), [

@@ -172,15 +172,15 @@ async def test_graphql_mirrors_rest(client):
     rest = (await client.get(f"{URL}/{created['id']}")).json()
     assert rest["application_deadline"] == "2030-01-31" and rest["eligible_countries"] == ["FJ"]
     fr = bearer(await token_for("FR", "cooperation:write"))
-    err = error(await gql(client, "mutation($id: UUID!) { updateOpportunity(id: $id, input: {status: \"closed\"}) "
+    err = error(await gql(client, "mutation($id: UUID!) { updateOpportunity(id: $id, input: {status: CLOSED}) "
                                   "{ id } }", {"id": created["id"]}, fr))  # fmt: skip
     assert err["extensions"]["code"] == "FORBIDDEN"
     err = error(await gql(client, "mutation($i: OpportunityInput!) { createOpportunity(input: $i) { id } }",
                           {"i": {**inp, "gbfTargets": ["GBF-TARGET-99"]}}, de))  # fmt: skip
     assert "GBF-TARGET-99" in err["message"]
     listed = data(await gql(client, "{ opportunities(filter: {party: \"DE\"}) { nodes { id } } "
-                                    "party(code: \"DE\") { opportunities { id } } }"))  # fmt: skip
-    assert listed["opportunities"]["nodes"] == [{"id": created["id"]}] == listed["party"]["opportunities"]
+                                    "party(code: \"DE\") { opportunities { nodes { id } } } }"))  # fmt: skip
+    assert listed["opportunities"]["nodes"] == [{"id": created["id"]}] == listed["party"]["opportunities"]["nodes"]
     gone = data(await gql(client, "mutation($id: UUID!) { deleteOpportunity(id: $id) }", {"id": created["id"]}, de))
     assert gone["deleteOpportunity"] == created["id"]
 

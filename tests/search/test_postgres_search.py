@@ -194,7 +194,10 @@ async def test_worker_makes_a_publish_searchable_within_a_second(client: httpx.A
     w = worker.Worker(backend, poll_interval=30)  # a 30 s poll: only LISTEN/NOTIFY can make this fast
     await w.start()
     try:
-        await asyncio.sleep(0.2)  # the listener connects on the first turn
+        deadline = time.monotonic() + 10
+        while not w.listening:  # the listener connects on the worker's first turn
+            assert time.monotonic() < deadline, "the worker never started listening"
+            await asyncio.sleep(0.01)
         started = time.monotonic()
         rid = await publish_new(title={"en": "Biodiversity hotspots"})
         while not (await _search(client, q="biodiversty"))["hits"]:

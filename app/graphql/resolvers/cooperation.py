@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import enum
 import uuid
+from typing import Annotated
 
 import strawberry
 
@@ -12,6 +12,7 @@ from app.graphql.context import Info
 from app.graphql.errors import validated
 from app.graphql.inputs import data_of
 from app.graphql.limits import DEFAULT_FIRST
+from app.graphql.types import enums
 from app.graphql.types.common import Connection, list_connection
 from app.graphql.types.cooperation import (
     CooperationRequest,
@@ -23,14 +24,9 @@ from app.graphql.types.cooperation import (
     RequestPatch,
     RequestSort,
 )
+from app.graphql.types.enums import value_of
 from app.models.cooperation import OfferCreate, OfferDecision, OfferUpdate, RequestCreate, RequestUpdate
 from app.services import cooperation as cooperation_service
-
-
-@strawberry.enum(description="The requester's answer to an offer")
-class OfferAnswer(enum.Enum):
-    ACCEPTED = "accepted"
-    DECLINED = "declined"
 
 
 async def cooperation_request(info: Info, id: uuid.UUID) -> CooperationRequest:
@@ -40,12 +36,22 @@ async def cooperation_request(info: Info, id: uuid.UUID) -> CooperationRequest:
 
 
 async def cooperation_requests(
-    info: Info, filter: RequestFilter | None = None, sort: RequestSort | None = None, first: int = DEFAULT_FIRST,
+    info: Info,
+    filter: RequestFilter | None = None,
+    sort: RequestSort | None = None,
+    first: int = DEFAULT_FIRST,
     after: str | None = None,
-) -> Connection[CooperationRequest]:  # fmt: skip
+) -> Connection[CooperationRequest]:
     """Cooperation requests, newest change first by default."""
-    return await list_connection(info, cooperation_service.list_requests, cooperation_service.LISTING,
-                                 filter=filter, sort=sort, first=first, after=after)  # fmt: skip
+    return await list_connection(
+        info,
+        cooperation_service.list_requests,
+        cooperation_service.LISTING,
+        filter=filter,
+        sort=sort,
+        first=first,
+        after=after,
+    )
 
 
 async def create_cooperation_request(info: Info, input: RequestInput) -> CooperationRequest:
@@ -61,8 +67,9 @@ async def update_cooperation_request(
     """The requesting Party changes the fields sent (PATCH)."""
     data = validated(RequestUpdate, data_of(input))
     async with db.transaction() as session:
-        return await cooperation_service.update_request(session, info.context.principal, id, data=data,
-                                                        if_match=if_match)  # type: ignore[return-value]  # fmt: skip
+        return await cooperation_service.update_request(
+            session, info.context.principal, id, data=data, if_match=if_match
+        )  # type: ignore[return-value]
 
 
 async def replace_cooperation_request(
@@ -71,8 +78,9 @@ async def replace_cooperation_request(
     """The requesting Party replaces every field (PUT)."""
     data = validated(RequestCreate, data_of(input))
     async with db.transaction() as session:
-        return await cooperation_service.update_request(session, info.context.principal, id, data=data,
-                                                        if_match=if_match)  # type: ignore[return-value]  # fmt: skip
+        return await cooperation_service.update_request(
+            session, info.context.principal, id, data=data, if_match=if_match
+        )  # type: ignore[return-value]
 
 
 async def delete_cooperation_request(info: Info, id: uuid.UUID, if_match: str | None = None) -> uuid.UUID:
@@ -95,8 +103,9 @@ async def update_offer(
     """The offering Party edits its own offer while it is proposed."""
     data = validated(OfferUpdate, data_of(input))
     async with db.transaction() as session:
-        return await cooperation_service.update_offer(session, info.context.principal, request_id, id, data=data,
-                                                      if_match=if_match)  # type: ignore[return-value]  # fmt: skip
+        return await cooperation_service.update_offer(
+            session, info.context.principal, request_id, id, data=data, if_match=if_match
+        )  # type: ignore[return-value]
 
 
 async def withdraw_offer(info: Info, request_id: uuid.UUID, id: uuid.UUID, if_match: str | None = None) -> uuid.UUID:
@@ -106,8 +115,13 @@ async def withdraw_offer(info: Info, request_id: uuid.UUID, id: uuid.UUID, if_ma
     return id
 
 
-async def decide_offer(info: Info, request_id: uuid.UUID, id: uuid.UUID, status: OfferAnswer) -> Offer:
+async def decide_offer(
+    info: Info,
+    request_id: uuid.UUID,
+    id: uuid.UUID,
+    status: Annotated[str, strawberry.argument(graphql_type=enums.OfferAnswer)],
+) -> Offer:
     """The requesting Party accepts or declines a proposed offer."""
-    data = validated(OfferDecision, {"status": status.value})
+    data = validated(OfferDecision, {"status": value_of(status)})
     async with db.transaction() as session:
         return await cooperation_service.decide_offer(session, info.context.principal, request_id, id, data=data)  # type: ignore[return-value]

@@ -20,12 +20,22 @@ async def decision(info: Info, code: str) -> Decision:
 
 
 async def decisions(
-    info: Info, filter: DecisionFilter | None = None, sort: DecisionSort | None = None, first: int = DEFAULT_FIRST,
+    info: Info,
+    filter: DecisionFilter | None = None,
+    sort: DecisionSort | None = None,
+    first: int = DEFAULT_FIRST,
     after: str | None = None,
-) -> Connection[Decision]:  # fmt: skip
+) -> Connection[Decision]:
     """Decisions in code order by default (COP-9-1 < COP-9-30 < COP-15-4)."""
-    return await list_connection(info, decisions_service.list_decisions, decisions_service.LISTING, filter=filter,
-                                 sort=sort, first=first, after=after)  # fmt: skip
+    return await list_connection(
+        info,
+        decisions_service.list_decisions,
+        decisions_service.LISTING,
+        filter=filter,
+        sort=sort,
+        first=first,
+        after=after,
+    )
 
 
 async def create_decision(info: Info, input: DecisionInput) -> Decision:
@@ -39,16 +49,18 @@ async def update_decision(info: Info, code: str, input: DecisionPatch, if_match:
     """Change the fields sent (`paragraphs`, when sent, replace all)."""
     data = validated(DecisionUpdate, data_of(input))
     async with db.transaction() as session:
-        return await decisions_service.update_decision(session, info.context.principal, code, data=data,
-                                                       if_match=if_match)  # type: ignore[return-value]  # fmt: skip
+        return await decisions_service.update_decision(
+            session, info.context.principal, code, data=data, if_match=if_match
+        )  # type: ignore[return-value]
 
 
 async def replace_decision(info: Info, code: str, input: DecisionInput, if_match: str | None = None) -> Decision:
     """Replace every field and all paragraphs."""
     data = validated(DecisionCreate, data_of(input))
     async with db.transaction() as session:
-        return await decisions_service.update_decision(session, info.context.principal, code, data=data,
-                                                       if_match=if_match)  # type: ignore[return-value]  # fmt: skip
+        return await decisions_service.update_decision(
+            session, info.context.principal, code, data=data, if_match=if_match
+        )  # type: ignore[return-value]
 
 
 async def delete_decision(info: Info, code: str, if_match: str | None = None) -> str:

@@ -22,12 +22,16 @@ async def national_node(info: Info, id: uuid.UUID) -> NationalNode:
 
 
 async def national_nodes(
-    info: Info, filter: NodeFilter | None = None, sort: NodeSort | None = None, first: int = DEFAULT_FIRST,
+    info: Info,
+    filter: NodeFilter | None = None,
+    sort: NodeSort | None = None,
+    first: int = DEFAULT_FIRST,
     after: str | None = None,
-) -> Connection[NationalNode]:  # fmt: skip
+) -> Connection[NationalNode]:
     """National CHM nodes, newest change first by default."""
-    return await list_connection(info, nodes_service.list_nodes, nodes_service.LISTING, filter=filter, sort=sort,
-                                 first=first, after=after)  # fmt: skip
+    return await list_connection(
+        info, nodes_service.list_nodes, nodes_service.LISTING, filter=filter, sort=sort, first=first, after=after
+    )
 
 
 async def create_node(info: Info, input: NodeInput) -> NationalNode:
@@ -41,16 +45,14 @@ async def update_node(info: Info, id: uuid.UUID, input: NodePatch, if_match: str
     """Change the fields sent (PATCH)."""
     data = validated(NodeUpdate, data_of(input))
     async with db.transaction() as session:
-        return await nodes_service.update_node(session, info.context.principal, id, data=data,
-                                               if_match=if_match)  # type: ignore[return-value]  # fmt: skip
+        return await nodes_service.update_node(session, info.context.principal, id, data=data, if_match=if_match)  # type: ignore[return-value]
 
 
 async def replace_node(info: Info, id: uuid.UUID, input: NodeInput, if_match: str | None = None) -> NationalNode:
     """Replace every field (PUT)."""
     data = validated(NodeCreate, data_of(input))
     async with db.transaction() as session:
-        return await nodes_service.update_node(session, info.context.principal, id, data=data,
-                                               if_match=if_match)  # type: ignore[return-value]  # fmt: skip
+        return await nodes_service.update_node(session, info.context.principal, id, data=data, if_match=if_match)  # type: ignore[return-value]
 
 
 async def delete_node(info: Info, id: uuid.UUID, if_match: str | None = None) -> uuid.UUID:

@@ -28,12 +28,22 @@ async def opportunity(info: Info, id: uuid.UUID) -> Opportunity:
 
 
 async def opportunities(
-    info: Info, filter: OpportunityFilter | None = None, sort: OpportunitySort | None = None,
-    first: int = DEFAULT_FIRST, after: str | None = None,
-) -> Connection[Opportunity]:  # fmt: skip
+    info: Info,
+    filter: OpportunityFilter | None = None,
+    sort: OpportunitySort | None = None,
+    first: int = DEFAULT_FIRST,
+    after: str | None = None,
+) -> Connection[Opportunity]:
     """Opportunities, newest change first by default."""
-    return await list_connection(info, opportunities_service.list_opportunities, opportunities_service.LISTING,
-                                 filter=filter, sort=sort, first=first, after=after)  # fmt: skip
+    return await list_connection(
+        info,
+        opportunities_service.list_opportunities,
+        opportunities_service.LISTING,
+        filter=filter,
+        sort=sort,
+        first=first,
+        after=after,
+    )
 
 
 async def create_opportunity(info: Info, input: OpportunityInput) -> Opportunity:
@@ -49,8 +59,9 @@ async def update_opportunity(
     """The publishing Party changes the fields sent (PATCH)."""
     data = validated(OpportunityUpdate, data_of(input))
     async with db.transaction() as session:
-        return await opportunities_service.update_opportunity(session, info.context.principal, id, data=data,
-                                                              if_match=if_match)  # type: ignore[return-value]  # fmt: skip
+        return await opportunities_service.update_opportunity(
+            session, info.context.principal, id, data=data, if_match=if_match
+        )  # type: ignore[return-value]
 
 
 async def replace_opportunity(
@@ -59,8 +70,9 @@ async def replace_opportunity(
     """The publishing Party replaces every field (PUT)."""
     data = validated(OpportunityCreate, data_of(input))
     async with db.transaction() as session:
-        return await opportunities_service.update_opportunity(session, info.context.principal, id, data=data,
-                                                              if_match=if_match)  # type: ignore[return-value]  # fmt: skip
+        return await opportunities_service.update_opportunity(
+            session, info.context.principal, id, data=data, if_match=if_match
+        )  # type: ignore[return-value]
 
 
 async def delete_opportunity(info: Info, id: uuid.UUID, if_match: str | None = None) -> uuid.UUID:

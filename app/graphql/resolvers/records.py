@@ -39,12 +39,16 @@ async def record(info: Info, id: uuid.UUID | None = None, uid: str | None = None
 
 
 async def records(
-    info: Info, filter: RecordFilter | None = None, sort: RecordSort | None = None, first: int = DEFAULT_FIRST,
+    info: Info,
+    filter: RecordFilter | None = None,
+    sort: RecordSort | None = None,
+    first: int = DEFAULT_FIRST,
     after: str | None = None,
-) -> Connection[Record]:  # fmt: skip
+) -> Connection[Record]:
     """Records visible to the caller (anonymous: published only), newest change first by default."""
-    return await list_connection(info, records_service.list_records, records_service.LISTING, filter=filter,
-                                 sort=sort, first=first, after=after)  # fmt: skip
+    return await list_connection(
+        info, records_service.list_records, records_service.LISTING, filter=filter, sort=sort, first=first, after=after
+    )
 
 
 async def record_draft(info: Info, id: uuid.UUID) -> Record:
@@ -76,16 +80,14 @@ async def update_record(info: Info, id: uuid.UUID, input: RecordPatch, if_match:
     """Change the fields sent (PATCH); on a published record this edits its working draft."""
     data = validated(RecordUpdate, data_of(input))
     async with db.transaction() as session:
-        return await record_writes.update(session, info.context.principal, id, data, partial=True,
-                                          if_match=if_match)  # type: ignore[return-value]  # fmt: skip
+        return await record_writes.update(session, info.context.principal, id, data, partial=True, if_match=if_match)  # type: ignore[return-value]
 
 
 async def replace_record(info: Info, id: uuid.UUID, input: RecordInput, if_match: str | None = None) -> Record:
     """Replace the content (PUT); on a published record this edits its working draft."""
     data = validated(RecordCreate, data_of(input))
     async with db.transaction() as session:
-        return await record_writes.update(session, info.context.principal, id, data, partial=False,
-                                          if_match=if_match)  # type: ignore[return-value]  # fmt: skip
+        return await record_writes.update(session, info.context.principal, id, data, partial=False, if_match=if_match)  # type: ignore[return-value]
 
 
 async def submit_record(info: Info, id: uuid.UUID) -> Record:

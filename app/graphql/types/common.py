@@ -66,9 +66,11 @@ def serialize_datetime(value: datetime) -> str:
 
 
 DateTimeScalar = strawberry.scalar(
-    name="DateTime", description="ISO 8601 date-time (UTC as `Z`)", serialize=serialize_datetime,
+    name="DateTime",
+    description="ISO 8601 date-time (UTC as `Z`)",
+    serialize=serialize_datetime,
     parse_value=lambda v: datetime.fromisoformat(str(v).replace("Z", "+00:00")),
-)  # fmt: skip
+)
 
 
 @strawberry.type(description="Paging state of a connection")

@@ -11,9 +11,13 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.graphql.context import Info
-from app.graphql.types.common import Contact, Row, i18n, lstring
+from app.graphql.limits import DEFAULT_FIRST
+from app.graphql.types import enums
+from app.graphql.types.common import Connection, Contact, Row, connection, i18n, lstring
 from app.graphql.types.matching import Match, request_matches
 from app.graphql.types.nodes import ContactInput
+from app.services import cooperation as cooperation_service
+from app.services import paging
 
 if TYPE_CHECKING:
     from app.graphql.types.parties import Party
@@ -40,15 +44,26 @@ class Offer:
     description: JSON = i18n("description")
     description_text: str = lstring("description", required=True)
     contact: Contact | None
-    status: str = strawberry.field(description="proposed, accepted or declined")
+    status: str = strawberry.field(graphql_type=enums.OfferStatus)
     created_at: datetime
     updated_at: datetime
 
 
-async def _offers(root: Row, info: Info) -> list[Offer]:
-    if root.get("offers") is not None:  # single reads and writes include them already
-        return root["offers"]
-    return await info.context.loaders.request_offers.load(root["id"])  # type: ignore[return-value]
+async def _offers(root: Row, info: Info, first: int = DEFAULT_FIRST, after: str | None = None) -> Connection[Offer]:
+    """The request's offers, oldest first: a page of the offers a single read or a write includes already, else
+    the first page through a DataLoader (one query for every request of the response); `after`: the REST list."""
+    key = cooperation_service.OFFER_SORT
+    if after is not None:
+        async with info.context.read() as conn:
+            page = await cooperation_service.list_offers(
+                conn, info.context.principal, root["id"], cursor=after, limit=first
+            )
+    elif root.get("offers") is not None:
+        paging.check_limit(first)
+        page = paging.page(root["offers"], key, first, lambda o: (o["created_at"], o["id"]))
+    else:
+        page = await info.context.loaders.request_offers.load((root["id"], first))
+    return connection(page, key, after=after)
 
 
 @strawberry.type(description="A Party's request for scientific or technical cooperation")
@@ -69,8 +84,8 @@ class CooperationRequest:
     start_date: date | None
     end_date: date | None
     contact: Contact | None
-    status: str = strawberry.field(description="open, in-discussion, matched or closed")
-    offers: list[Offer] = strawberry.field(resolver=_offers, description="Oldest first")
+    status: str = strawberry.field(graphql_type=enums.RequestStatus)
+    offers: Connection[Offer] = strawberry.field(resolver=_offers, description="Offers, oldest first")
     matches: list[Match] = strawberry.field(resolver=request_matches, description="Who can help, best first")
     created_at: datetime
     updated_at: datetime
@@ -85,7 +100,7 @@ class RequestSort(enum.Enum):
 @strawberry.input(description="The REST list filters of /api/v1/cooperation-requests")
 class RequestFilter:
     party: str | None = None
-    status: str | None = None
+    status: str | None = strawberry.field(default=None, graphql_type=enums.RequestStatus | None)
     subject: str | None = None
     gbf_target: str | None = None
     updated_since: str | None = strawberry.field(default=None, description="ISO 8601 date or date-time")
@@ -104,7 +119,7 @@ class RequestInput:
     start_date: str | None = strawberry.UNSET
     end_date: str | None = strawberry.UNSET
     contact: ContactInput | None = strawberry.UNSET
-    status: str | None = strawberry.UNSET
+    status: str | None = strawberry.field(default=strawberry.UNSET, graphql_type=enums.RequestStatus | None)
 
 
 @strawberry.input(description="The fields to change (RequestUpdate); fields left out keep their value")
@@ -119,7 +134,7 @@ class RequestPatch:
     start_date: str | None = strawberry.UNSET
     end_date: str | None = strawberry.UNSET
     contact: ContactInput | None = strawberry.UNSET
-    status: str | None = strawberry.UNSET
+    status: str | None = strawberry.field(default=strawberry.UNSET, graphql_type=enums.RequestStatus | None)
 
 
 @strawberry.input(description="An offer, validated exactly like the REST body (OfferCreate)")

@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.graphql.context import Info
+from app.graphql.types import enums
 from app.graphql.types.common import Row, as_date, i18n, lstring
 
 
@@ -58,7 +59,7 @@ class Decision:
     title_text: str = lstring("title", required=True)
     meeting: Meeting | None
     adopted_on: date | None
-    status: str
+    status: str = strawberry.field(graphql_type=enums.DecisionStatus)
     subjects: list[str]
     gbf_targets: list[str]
     aichi_targets: list[str]
@@ -79,7 +80,7 @@ class DecisionSort(enum.Enum):
 class DecisionFilter:
     body: str | None = None
     session: int | None = None
-    status: str | None = None
+    status: str | None = strawberry.field(default=None, graphql_type=enums.DecisionStatus | None)
     subject: str | None = None
     gbf_target: str | None = None
     updated_since: str | None = strawberry.field(default=None, description="ISO 8601 date or date-time")
@@ -113,7 +114,7 @@ class DecisionInput:
     title: JSON
     meeting: MeetingInput | None = strawberry.UNSET
     adopted_on: str | None = strawberry.UNSET
-    status: str | None = strawberry.UNSET
+    status: str | None = strawberry.field(default=strawberry.UNSET, graphql_type=enums.DecisionStatus | None)
     subjects: list[str] | None = strawberry.UNSET
     gbf_targets: list[str] | None = strawberry.UNSET
     aichi_targets: list[str] | None = strawberry.UNSET
@@ -127,7 +128,7 @@ class DecisionPatch:
     title: JSON | None = strawberry.UNSET
     meeting: MeetingInput | None = strawberry.UNSET
     adopted_on: str | None = strawberry.UNSET
-    status: str | None = strawberry.UNSET
+    status: str | None = strawberry.field(default=strawberry.UNSET, graphql_type=enums.DecisionStatus | None)
     subjects: list[str] | None = strawberry.UNSET
     gbf_targets: list[str] | None = strawberry.UNSET
     aichi_targets: list[str] | None = strawberry.UNSET

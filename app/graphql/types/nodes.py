@@ -11,6 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.graphql.context import Info
+from app.graphql.types import enums
 from app.graphql.types.common import Contact, Row, i18n, lstring
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ class NationalNode:
     description_text: str | None = lstring("description")
     url: str
     languages: list[str]
-    status: str = strawberry.field(description="active, in-development or inactive")
+    status: str = strawberry.field(graphql_type=enums.NodeStatus)
     platform: str | None
     focal_point: Contact | None
     feed_url: str | None
@@ -52,7 +53,7 @@ class NodeSort(enum.Enum):
 @strawberry.input(description="The REST list filters of /api/v1/nodes")
 class NodeFilter:
     party: str | None = None
-    status: str | None = None
+    status: str | None = strawberry.field(default=None, graphql_type=enums.NodeStatus | None)
     updated_since: str | None = strawberry.field(default=None, description="ISO 8601 date or date-time")
 
 
@@ -70,7 +71,7 @@ class NodeInput:
     party: str | None = strawberry.UNSET
     description: JSON | None = strawberry.UNSET
     languages: list[str] | None = strawberry.UNSET
-    status: str | None = strawberry.UNSET
+    status: str | None = strawberry.field(default=strawberry.UNSET, graphql_type=enums.NodeStatus | None)
     platform: str | None = strawberry.UNSET
     focal_point: ContactInput | None = strawberry.UNSET
     feed_url: str | None = strawberry.UNSET
@@ -82,7 +83,7 @@ class NodePatch:
     url: str | None = strawberry.UNSET
     description: JSON | None = strawberry.UNSET
     languages: list[str] | None = strawberry.UNSET
-    status: str | None = strawberry.UNSET
+    status: str | None = strawberry.field(default=strawberry.UNSET, graphql_type=enums.NodeStatus | None)
     platform: str | None = strawberry.UNSET
     focal_point: ContactInput | None = strawberry.UNSET
     feed_url: str | None = strawberry.UNSET

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.graphql.context import Info
+from app.graphql.types import enums
 from app.graphql.types.common import Contact, Row, i18n, lstring
 from app.graphql.types.matching import Match, opportunity_matches
 from app.graphql.types.nodes import ContactInput
@@ -44,7 +45,7 @@ class Opportunity:
     application_deadline: date | None
     url: str | None
     contact: Contact | None
-    status: str = strawberry.field(description="open or closed")
+    status: str = strawberry.field(graphql_type=enums.OpportunityStatus)
     matches: list[Match] = strawberry.field(resolver=opportunity_matches, description="Requests it serves, best first")
     created_at: datetime
     updated_at: datetime
@@ -59,7 +60,7 @@ class OpportunitySort(enum.Enum):
 @strawberry.input(description="The REST list filters of /api/v1/opportunities")
 class OpportunityFilter:
     party: str | None = None
-    status: str | None = None
+    status: str | None = strawberry.field(default=None, graphql_type=enums.OpportunityStatus | None)
     subject: str | None = None
     gbf_target: str | None = None
     updated_since: str | None = strawberry.field(default=None, description="ISO 8601 date or date-time")
@@ -79,7 +80,7 @@ class OpportunityInput:
     application_deadline: str | None = strawberry.UNSET
     url: str | None = strawberry.UNSET
     contact: ContactInput | None = strawberry.UNSET
-    status: str | None = strawberry.UNSET
+    status: str | None = strawberry.field(default=strawberry.UNSET, graphql_type=enums.OpportunityStatus | None)
 
 
 @strawberry.input(description="The fields to change (OpportunityUpdate); fields left out keep their value")
@@ -95,4 +96,4 @@ class OpportunityPatch:
     application_deadline: str | None = strawberry.UNSET
     url: str | None = strawberry.UNSET
     contact: ContactInput | None = strawberry.UNSET
-    status: str | None = strawberry.UNSET
+    status: str | None = strawberry.field(default=strawberry.UNSET, graphql_type=enums.OpportunityStatus | None)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import strawberry
 from strawberry.scalars import JSON
 
@@ -12,32 +15,29 @@ from app.graphql.types.cooperation import CooperationRequest
 from app.graphql.types.nodes import NationalNode
 from app.graphql.types.opportunities import Opportunity
 from app.graphql.types.records import Record
+from app.services import cooperation as cooperation_service
+from app.services import nodes as nodes_service
+from app.services import opportunities as opportunities_service
+from app.services import paging
 from app.services import records as records_service
+from app.services.paging import Page
 
 
-async def _records(root: Row, info: Info, first: int = DEFAULT_FIRST, after: str | None = None) -> Connection[Record]:
-    """The Party's records the caller may see, newest change first."""
-    if after is None:
-        page = await info.context.loaders.party_records.load((root["code"], first))
-    else:
-        async with info.context.read() as conn:
-            page = await records_service.list_records(
-                conn, info.context.principal, filters=records_service.RecordFilter(party=root["code"]),
-                cursor=after, limit=first,
-            )  # fmt: skip
-    return connection(page, records_service.SORTS[records_service.DEFAULT_SORT], after=after)
+def _party_list(loader: str, list_page: Callable[..., Awaitable[Page]], listing: paging.Listing[Any]) -> Any:
+    """The resolver of a Party's nested list: the first page through a DataLoader (one query for every Party
+    of the response), later pages (`after`) through the REST list's service call with the Party filter."""
 
+    async def resolve(root: Row, info: Info, first: int = DEFAULT_FIRST, after: str | None = None) -> Any:
+        if after is None:
+            page = await getattr(info.context.loaders, loader).load((root["code"], first))
+        else:
+            async with info.context.read() as conn:
+                page = await list_page(
+                    conn, info.context.principal, filters=listing.filter(party=root["code"]), cursor=after, limit=first
+                )
+        return connection(page, listing.sort_key(None), after=after)
 
-async def _nodes(root: Row, info: Info) -> list[NationalNode]:
-    return await info.context.loaders.party_nodes.load(root["code"])  # type: ignore[return-value]
-
-
-async def _requests(root: Row, info: Info) -> list[CooperationRequest]:
-    return await info.context.loaders.party_requests.load(root["code"])  # type: ignore[return-value]
-
-
-async def _opportunities(root: Row, info: Info) -> list[Opportunity]:
-    return await info.context.loaders.party_opportunities.load(root["code"])  # type: ignore[return-value]
+    return resolve
 
 
 @strawberry.type(description="A Party to the Convention (ISO 3166-1 alpha-2 code; EU for the European Union)")
@@ -46,13 +46,23 @@ class Party:
     name: JSON = i18n("name")
     name_text: str = lstring("name", required=True)
     is_party: bool
-    records: Connection[Record] = strawberry.field(resolver=_records)
-    nodes: list[NationalNode] = strawberry.field(resolver=_nodes, description="National nodes, newest change first")
-    cooperation_requests: list[CooperationRequest] = strawberry.field(
-        resolver=_requests, description="Cooperation requests, newest change first"
+    records: Connection[Record] = strawberry.field(
+        resolver=_party_list("party_records", records_service.list_records, records_service.LISTING),
+        description="The Party's records the caller may see, newest change first",
     )
-    opportunities: list[Opportunity] = strawberry.field(
-        resolver=_opportunities, description="Opportunities the Party provides, newest change first"
+    nodes: Connection[NationalNode] = strawberry.field(
+        resolver=_party_list("party_nodes", nodes_service.list_nodes, nodes_service.LISTING),
+        description="National nodes, newest change first",
+    )
+    cooperation_requests: Connection[CooperationRequest] = strawberry.field(
+        resolver=_party_list("party_requests", cooperation_service.list_requests, cooperation_service.LISTING),
+        description="Cooperation requests, newest change first",
+    )
+    opportunities: Connection[Opportunity] = strawberry.field(
+        resolver=_party_list(
+            "party_opportunities", opportunities_service.list_opportunities, opportunities_service.LISTING
+        ),
+        description="Opportunities the Party provides, newest change first",
     )
 
 

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.graphql.context import Info
+from app.graphql.types import enums
 from app.graphql.types.common import Row, i18n, lstring
 
 if TYPE_CHECKING:
@@ -36,8 +37,8 @@ class Record:
     uid: str | None = strawberry.field(description="CHM-{TYPE}-{PARTY}-{serial}-{revision}; null before publication")
     party: str = strawberry.field(name="partyCode", description="ISO code of the owning Party")
     party_ref: PartyType = strawberry.field(name="party", resolver=_party, description="The owning Party")
-    type: str
-    status: str
+    type: str = strawberry.field(graphql_type=enums.RecordType)
+    status: str = strawberry.field(graphql_type=enums.RecordStatus)
     revision: int
     title: JSON = i18n("title")
     title_text: str = lstring("title", required=True)
@@ -58,7 +59,9 @@ class Record:
     updated_at: datetime
     published_at: datetime | None
     withdrawn_at: datetime | None
-    draft_status: str | None = strawberry.field(description="Status of a working draft over this record; owners only")
+    draft_status: str | None = strawberry.field(
+        graphql_type=enums.DraftStatus | None, description="Status of a working draft over this record; owners only"
+    )
     draft_updated_at: datetime | None = strawberry.field(description="Last edit of the working draft; owners only")
 
 
@@ -84,8 +87,8 @@ class RecordSort(enum.Enum):
 @strawberry.input(description="The REST list filters of /api/v1/records")
 class RecordFilter:
     party: str | None = None
-    type: str | None = None
-    status: str | None = None
+    type: str | None = strawberry.field(default=None, graphql_type=enums.RecordType | None)
+    status: str | None = strawberry.field(default=None, graphql_type=enums.RecordStatus | None)
     subject: str | None = None
     gbf_target: str | None = None
     updated_since: str | None = strawberry.field(default=None, description="ISO 8601 date or date-time")
@@ -100,8 +103,9 @@ class LinkInput:
 
 @strawberry.input(description="A record's content, validated exactly like the REST body (RecordCreate)")
 class RecordInput:
-    # Required by RecordCreate, optional here: the service reports a missing field with its location (per item
-    # in bulkUpsertRecords) instead of GraphQL refusing the whole operation.
+    # Required by RecordCreate, optional here, and `type` a String (of RecordType's values): the service reports
+    # a missing or wrong field with its location (per item in bulkUpsertRecords, exactly as REST) instead of
+    # GraphQL refusing the whole operation.
     type: str | None = strawberry.UNSET
     title: JSON | None = strawberry.UNSET
     party: str | None = strawberry.UNSET
