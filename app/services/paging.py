@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from app.auth.principal import Principal
 
 MAX_LIMIT = 200
+STATEMENT_CACHE_SIZE = 512  # per Listing
 DEFAULT_LIMIT = 50
 CURSOR_PURPOSE = "keyset-cursor"
 
@@ -236,6 +238,10 @@ class Listing(Generic[F]):
     visible: Callable[[Principal, F], list[ColumnElement[bool]]] | None = None
     to_public: Callable[[Any], dict[str, Any]] = as_dict
     _conds: tuple[tuple[str, Callable[[Any], ColumnElement[bool]]], ...] = field(init=False, repr=False)
+    # Built statements of anonymous pages, by (filters, sort, cursor, limit): building a SQL expression tree
+    # costs more than the rest of a page's Python work, and a few URLs are most of the traffic.
+    _statements: OrderedDict[Any, Select[Any]] = field(default_factory=OrderedDict, init=False, repr=False,
+                                                       compare=False, hash=False)  # fmt: skip
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_conds", tuple((f.name, self._condition(f.name)) for f in fields(self.filter)))
@@ -296,10 +302,27 @@ class Listing(Generic[F]):
         check_limit(limit)
         key = self.sort_key(sort)
         filters = await self.validate(conn, filters)
-        stmt = select(*self.columns).where(*self.where(principal, filters))
-        rows, next_cursor = await fetch(conn, stmt, key, cursor, limit)
+        rows = (await conn.execute(self.statement(principal, filters, key, cursor, limit))).all()
+        rows, next_cursor = page(rows, key, limit, lambda r: tuple(getattr(r, c.name) for c in key.columns))
         to_public = self.to_public
         return [to_public(r) for r in rows], next_cursor
+
+    def statement(self, principal: Principal, f: F, sort: SortKey, cursor: str | None, limit: int) -> Select[Any]:
+        """The page's SELECT (one extra row); an anonymous caller's is built once per distinct request. Term
+        filters are left out of that cache: their narrower terms come from the vocabularies."""
+        cacheable = principal.is_anonymous and all(getattr(f, n, None) is None for n in TERM_FILTERS)
+        ck = (f, sort.name, cursor, limit)
+        if cacheable:
+            stmt = self._statements.get(ck)
+            if stmt is not None:
+                self._statements.move_to_end(ck)
+                return stmt
+        stmt = apply(select(*self.columns).where(*self.where(principal, f)), sort, cursor, limit)
+        if cacheable:
+            self._statements[ck] = stmt
+            if len(self._statements) > STATEMENT_CACHE_SIZE:
+                self._statements.popitem(last=False)
+        return stmt
 
     async def party_pages(
         self, conn: AsyncConnection, principal: Principal, parties: list[str], *, limit: int
