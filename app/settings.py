@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     webhook_disable_after_seconds: float = Field(default=3 * 86400.0, gt=0, alias="CHM_WEBHOOK_DISABLE_AFTER_SECONDS")
     webhook_secret_overlap_seconds: float = Field(default=86400.0, ge=0, alias="CHM_WEBHOOK_SECRET_OVERLAP_SECONDS")
     webhook_poll_seconds: float = Field(default=2.0, gt=0, alias="CHM_WEBHOOK_POLL_SECONDS")
-    webhook_concurrency: int = Field(default=16, ge=1, le=512, alias="CHM_WEBHOOK_CONCURRENCY")
+    webhook_concurrency: int = Field(default=64, ge=1, le=512, alias="CHM_WEBHOOK_CONCURRENCY")
     webhook_stuck_after_seconds: float = Field(default=120.0, gt=0, alias="CHM_WEBHOOK_STUCK_AFTER_SECONDS")
     webhook_max_per_owner: int = Field(default=100, ge=1, alias="CHM_WEBHOOK_MAX_PER_OWNER")
     webhook_log_retention_days: int = Field(default=14, ge=1, alias="CHM_WEBHOOK_LOG_RETENTION_DAYS")
