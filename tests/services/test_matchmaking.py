@@ -278,7 +278,7 @@ async def test_a_list_of_requests_ranks_their_matches_in_a_fixed_number_of_state
             await create_record(s, type="expert", party="NZ", status="published", gbf_targets=[target],
                                 title={"en": f"Expert in {words}"})  # fmt: skip
             await create_request(s, party="WS", status="matched", title={"en": f"Past {words}"}, gbf_targets=[target])
-    q = ("query($n: Int!) { cooperationRequests(first: $n, filter: {status: \"open\"}) { nodes { id"
+    q = ("query($n: Int!) { cooperationRequests(first: $n, filter: {status: OPEN}) { nodes { id"
          " matches(first: 3) { kind id score reasons { kind term } } } } }")  # fmt: skip
     data(await gql(client, q, {"n": 1}))  # reference data and planner statistics cached
     counts, nodes = {}, []
