@@ -167,26 +167,12 @@ def _check_dates(values: dict[str, Any], current: dict[str, Any] | None = None) 
 
 
 def _request_event(op: str, request: dict[str, Any], detail: dict[str, Any] | None = None) -> events.Event:
-    return events.Event(
-        action=f"{KIND}.{op}",
-        kind=KIND,
-        entity_id=str(request["id"]),
-        party=request["party"],
-        op=op,
-        reindex=True,
-        detail=detail,
-    )
+    return events.of_row(KIND, op, request, party=request["party"], detail=detail)
 
 
 def _offer_event(action: str, op: str, offer: dict[str, Any]) -> events.Event:
-    return events.Event(
-        action=f"offer.{action}",
-        kind=OFFER_KIND,
-        entity_id=str(offer["id"]),
-        party=offer["provider_party"],
-        op=op,
-        detail={"request_id": str(offer["request_id"])},
-    )
+    return events.of_row(OFFER_KIND, op, offer, party=offer["provider_party"], action=f"offer.{action}",
+                         reindex=False, detail={"request_id": str(offer["request_id"])})  # fmt: skip
 
 
 async def create_request(session: AsyncSession, principal: Principal, *, data: RequestCreate) -> dict[str, Any]:

@@ -164,15 +164,7 @@ async def _current(session: AsyncSession, principal: Principal, code: str) -> di
 
 
 def _event(op: str, decision: dict[str, Any]) -> events.Event:
-    return events.Event(
-        action=f"decision.{op}",
-        kind=KIND,
-        entity_id=str(decision["id"]),
-        party=None,
-        op=op,
-        reindex=True,
-        detail={"code": decision["code"]},
-    )
+    return events.of_row(KIND, op, decision, party=None, detail={"code": decision["code"]})
 
 
 async def create_decision(session: AsyncSession, principal: Principal, *, data: DecisionCreate) -> dict[str, Any]:

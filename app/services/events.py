@@ -44,6 +44,13 @@ class Event:
     detail: dict[str, Any] | None = None
 
 
+def of_row(kind: str, op: str, row: dict[str, Any], *, party: str | None, action: str | None = None,
+           reindex: bool = True, detail: dict[str, Any] | None = None) -> Event:  # fmt: skip
+    """The event of a public write to one entity row: action `{kind}.{op}` unless named, the row's id."""
+    return Event(action=action or f"{kind}.{op}", kind=kind, entity_id=str(row["id"]), party=party, op=op,
+                 reindex=reindex, detail=detail)  # fmt: skip
+
+
 async def emit(session: Any, principal: Principal, events: list[Event]) -> None:
     """Append audit, change-log and outbox rows for `events` in the current transaction."""
     if not events:

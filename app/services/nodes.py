@@ -79,9 +79,7 @@ async def _current(session: AsyncSession, principal: Principal, node_id: uuid.UU
 
 
 def _event(principal: Principal, op: str, node: dict[str, Any]) -> events.Event:
-    return events.Event(
-        action=f"node.{op}", kind=KIND, entity_id=str(node["id"]), party=node["party"], op=op, reindex=True
-    )
+    return events.of_row(KIND, op, node, party=node["party"])
 
 
 async def create_node(session: AsyncSession, principal: Principal, *, data: NodeCreate) -> dict[str, Any]:

@@ -92,14 +92,7 @@ opportunities_for_parties = LISTING.party_pages  # each provider Party's first p
 
 
 def _event(op: str, opportunity: dict[str, Any]) -> events.Event:
-    return events.Event(
-        action=f"{KIND}.{op}",
-        kind=KIND,
-        entity_id=str(opportunity["id"]),
-        party=opportunity["provider_party"],
-        op=op,
-        reindex=True,
-    )
+    return events.of_row(KIND, op, opportunity, party=opportunity["provider_party"])
 
 
 async def _provider(conn: AsyncConnection, principal: Principal, data: OpportunityCreate) -> str | None:
