@@ -20,6 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from app.pool import FairAsyncPool
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,7 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int | None = Non
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
         pool_pre_ping=False,
+        poolclass=FairAsyncPool,  # connections in arrival order (see app/pool.py)
         connect_args={"server_settings": server_settings, "timeout": settings.db_connect_timeout},
     )
 

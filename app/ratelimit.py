@@ -10,6 +10,7 @@ go unused, and never more than the limit is allowed across all processes.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import math
@@ -123,6 +124,7 @@ class SharedQuota:
         self.chunk = max(1, min(burst // 20, MAX_CHUNK))
         self.leases: dict[str, Lease] = {}
         self.claims = 0
+        self._claiming: dict[str, asyncio.Future[Decision]] = {}  # one claim in flight per caller
 
     async def _claim(self, key: str, wanted: int) -> tuple[int, float]:
         from app import db
@@ -145,12 +147,34 @@ class SharedQuota:
         return Decision(True, free + granted - 1, reset)
 
     async def take(self, key: str) -> Decision:
-        """Spend one request of `key`'s quota."""
-        now = time.monotonic()
-        lease = self.leases.get(key)
-        if lease is not None and lease.tokens > 0 and lease.until > now:
-            lease.tokens -= 1
-            return Decision(True, lease.tokens, 0)
+        """Spend one request of `key`'s quota. When the lease runs out, one request claims the next one and the
+        caller's other requests wait for that claim (they would each claim, and queue for a connection, else)."""
+        while True:
+            now = time.monotonic()
+            lease = self.leases.get(key)
+            if lease is not None and lease.tokens > 0 and lease.until > now:
+                lease.tokens -= 1
+                return Decision(True, lease.tokens, 0)
+            pending = self._claiming.get(key)
+            if pending is None:
+                break
+            await asyncio.wait([pending])
+            if pending.cancelled():
+                continue
+            if not pending.result().allowed:
+                return pending.result()
+        claim = asyncio.get_running_loop().create_future()
+        self._claiming[key] = claim
+        try:
+            decision = await self._renew(key, now)
+            claim.set_result(decision)
+            return decision
+        finally:
+            self._claiming.pop(key, None)
+            if not claim.done():
+                claim.cancel()  # the claimer itself was cancelled: a waiting request claims anew
+
+    async def _renew(self, key: str, now: float) -> Decision:
         try:
             granted, backlog = await self._claim(key, self.chunk)
         except Exception as exc:

@@ -640,6 +640,22 @@ def rss_mb(pid: int) -> float:
     return total / 2**20
 
 
+def settle(servers: list[Server], *, idle: float = 0.05, timeout: float = 15.0) -> float:
+    """Wait until every server process is idle (CPU below `idle` of one core over 0.5 s): a run must not start
+    while the previous target's backlog is still being worked off in the same process. Returns the wait."""
+    import psutil
+
+    start = time.monotonic()
+    procs = [psutil.Process(s.proc.pid) for s in servers if s.proc.poll() is None]
+    while time.monotonic() - start < timeout:
+        before = [p.cpu_times() for p in procs]
+        time.sleep(0.5)
+        used = max((sum(p.cpu_times()[:2]) - sum(b[:2]) for p, b in zip(procs, before, strict=True)), default=0.0)
+        if used / 0.5 < idle:
+            break
+    return time.monotonic() - start
+
+
 def median_load(runs: list[Load]) -> Load:
     if len(runs) == 1:
         return runs[0]
@@ -1212,6 +1228,7 @@ def _measure(
         for rnd in range(args.rounds):
             order = targets[rnd % len(targets) :] + targets[: rnd % len(targets)]  # rotate: no fixed order bias
             for target, server, path, body, script, seq in order:
+                settle(servers)
                 with (
                     console.status(f"round {rnd + 1}/{args.rounds}: {target} for {args.duration:.0f} s..."),
                     ConnectionWatch(url) as watch,

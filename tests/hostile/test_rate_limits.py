@@ -3,6 +3,7 @@ only from trusted proxies, probes limited, headers on every response, one limit 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -117,3 +118,18 @@ def test_two_processes_share_one_limit(two_servers: list[str]) -> None:
         assert got == [200] * 10 + [429], got
         assert c.get(f"{two_servers[0]}/api/v1/parties?limit=1").status_code == 429
         assert c.get(f"{two_servers[1]}/api/v1/parties?limit=1").status_code == 429
+
+
+async def test_one_claim_in_flight_per_caller(engine) -> None:  # type: ignore[no-untyped-def]
+    from app.ratelimit import SharedQuota
+
+    quota = SharedQuota(per_minute=6000, burst=200)  # leases of 10
+    first = await asyncio.gather(*(quota.take("a:192.0.2.1") for _ in range(30)))
+    assert all(d.allowed for d in first)
+    # 30 concurrent requests with no lease: one claims at a time and the others spend what it brought back
+    # (three claims of 10), instead of 30 claims each queueing for a database connection
+    assert quota.claims == 3
+    denied = SharedQuota(per_minute=60, burst=1)
+    got = await asyncio.gather(*(denied.take("a:192.0.2.2") for _ in range(5)))
+    assert [d.allowed for d in got].count(True) == 1
+    assert denied.claims <= 2  # the waiters share the claim that found the bucket empty
