@@ -118,11 +118,12 @@ def create_app() -> FastAPI:
     ):
         app.include_router(router)
     # The GraphQL routes join the app's own (not include_router): FastAPI re-derives an included router's nested
-    # routes on every request that reaches them, a tenth of a GraphQL request's time.
+    # routes on every request that reaches them, a tenth of a GraphQL request's time. They go first: routes are
+    # matched in order, and behind sixteen included routers a GraphQL request spent ~0.5 ms finding its route.
     graphql = graphql_router(settings)
     for route in graphql.routes:
         route.include_in_schema = False  # type: ignore[attr-defined]
-    app.router.routes.extend(graphql.routes)
+    app.router.routes[0:0] = graphql.routes
     app.add_middleware(CompressMiddleware, minimum_size=COMPRESS_MIN_BYTES, zstd=False, brotli_quality=BROTLI_QUALITY,
                        gzip_level=GZIP_LEVEL)  # fmt: skip
     # Everything else at the edge is one layer (app/middleware.py): each wrapping layer costs every request.

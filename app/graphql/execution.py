@@ -13,7 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from graphql import GraphQLList, GraphQLNonNull, Undefined, is_leaf_type
+from graphql.pyutils import Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from app.graphql.types.common import resolve_attr
 
 _SLOW: tuple[Any, Any, bool] = (None, None, False)
 
@@ -36,10 +39,109 @@ def _plain(field_def: Any) -> tuple[Any, Any, bool]:
     return resolve, kind, listed
 
 
+def _attribute(field_def: Any) -> str | None:
+    """The Python attribute a basic Strawberry field reads with our default resolver, else None."""
+    definition = (field_def.extensions or {}).get("strawberry-definition")
+    if definition is None or definition.base_resolver or definition.extensions:
+        return None
+    if getattr(definition, "default_resolver", None) is not resolve_attr:
+        return None
+    return str(definition.python_name)
+
+
 class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context with a direct path for plain leaf attributes (see the module doc)."""
 
     _plain_fields: dict[tuple[int, str, str], tuple[Any, Any, bool]] = {}
+    _leaves: dict[tuple[int, str, str], tuple[str | None, Any, bool, bool]] = {}
+
+    def _leaf(self, parent_type: Any, name: str) -> tuple[str | None, Any, bool, bool]:
+        """(attribute, leaf coercion, is a list, is nullable) of a plain leaf field; attribute None otherwise."""
+        key = (id(self.schema), parent_type.name, name)
+        leaf = self._leaves.get(key)
+        if leaf is None:
+            field_def = self.schema.get_field(parent_type, name)
+            resolve, kind, listed = _plain(field_def) if field_def is not None else _SLOW
+            attribute = _attribute(field_def) if resolve is not None else None
+            if attribute is None or field_def is None:
+                leaf = (None, None, False, False)
+            else:
+                leaf = (attribute, kind.coerce_output_value, listed, not isinstance(field_def.type, GraphQLNonNull))
+            self._leaves[key] = leaf
+        return leaf
+
+    def _object_plan(self, parent_type: Any, grouped_field_set: Any) -> list[tuple[Any, ...]]:
+        """Per selected field: (response name, field details, attribute, leaf coercion, is a list, is nullable);
+        the attribute is None for a field that takes graphql-core's path (a resolver, arguments, an object)."""
+        plan = []
+        for response_name, details in grouped_field_set.items():
+            node = details[0].node
+            attribute, coerce, listed, nullable = self._leaf(parent_type, node.name.value)
+            if node.arguments:
+                attribute = None
+            plan.append((response_name, details, attribute, coerce, listed, nullable))
+        return plan
+
+    def execute_fields(self, parent_type: Any, source_value: Any, path: Any, grouped_field_set: Any,
+                       position_context: Any) -> Any:  # fmt: skip
+        """graphql-core's `execute_fields` with the plain leaves of a dict source read and coerced in place (null
+        where the field is nullable); a null for a non-null field, or a value that does not coerce, takes
+        graphql-core's path (its errors, its null propagation)."""
+        middleware = self.middleware_manager
+        if type(source_value) is not dict or (middleware is not None and middleware.middlewares):
+            return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+        plans = self.__dict__.setdefault("_object_plans", {})
+        cached = plans.get(id(grouped_field_set))
+        if cached is None or cached[0] is not grouped_field_set:
+            cached = plans[id(grouped_field_set)] = (
+                grouped_field_set,
+                self._object_plan(parent_type, grouped_field_set),
+            )
+        results: dict[str, Any] = {}
+        awaitable_fields: list[str] = []
+        is_awaitable = self.is_awaitable
+        try:
+            for response_name, details, attribute, coerce, listed, nullable in cached[1]:
+                if attribute is not None:
+                    value = source_value.get(attribute)
+                    if value is None:
+                        if nullable:
+                            results[response_name] = None
+                            continue
+                    else:
+                        try:
+                            if not listed:
+                                out = coerce(value)
+                                if out is not None and out is not Undefined:
+                                    results[response_name] = out
+                                    continue
+                            elif isinstance(value, list | tuple):
+                                items = [coerce(v) for v in value if v is not None]
+                                if len(items) == len(value) and all(i is not None and i is not Undefined
+                                                                    for i in items):  # fmt: skip
+                                    results[response_name] = items
+                                    continue
+                        except Exception:  # noqa: S110 - graphql-core's path below reports it, located and shaped
+                            pass
+                result = self.execute_field(parent_type, source_value, details,
+                                            Path(path, response_name, parent_type.name), position_context)  # fmt: skip
+                if result is not Undefined:
+                    results[response_name] = result
+                    if is_awaitable(result):
+                        awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:
+                self.settle_in_background([results[field] for field in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+
+        async def get_results() -> dict[str, Any]:
+            awaited = await gather_with_cancel(*(results[field] for field in awaitable_fields))
+            results.update(zip(awaitable_fields, awaited, strict=True))
+            return results
+
+        return get_results()
 
     def execute_field(self, parent_type: Any, source: Any, field_details_list: Any, path: Any,
                       position_context: Any) -> Any:  # fmt: skip

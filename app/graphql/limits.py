@@ -9,6 +9,7 @@ MAX_COST is refused before any resolver runs, with its cost in the error.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
@@ -80,7 +81,7 @@ def _requested_sizes(document: DocumentNode, variables: dict[str, Any] | None) -
             for var in definition.variable_definitions or ():
                 if isinstance(var.default_value, IntValueNode):
                     defaults[var.variable.name.value] = int(var.default_value.value)
-    for arg in _first_arguments(document):
+    for arg in facts(document).first_arguments:
         if isinstance(arg.value, IntValueNode):
             yield int(arg.value.value), arg
         elif isinstance(arg.value, VariableNode):
@@ -118,6 +119,33 @@ def _nodes(node: Any) -> Iterator[Node]:
                     yield from _nodes(item)
 
 
+@dataclass
+class DocumentFacts:
+    """What the limits read from a parsed document, found once per document (the parser cache hands the same
+    document object to every request with the same query text)."""
+
+    first_arguments: list[ArgumentNode]
+    nul_literal: StringValueNode | None
+    costs: dict[tuple[Any, ...], int] = field(default_factory=dict)  # by operation and integer variables
+
+
+_FACTS: dict[int, tuple[DocumentNode, DocumentFacts]] = {}
+_FACTS_MAX = 512  # twice the parser cache: every cached document keeps its facts
+
+
+def facts(document: DocumentNode) -> DocumentFacts:
+    """The document's facts (kept with a reference to the document, so its id stays its own)."""
+    hit = _FACTS.get(id(document))
+    if hit is not None and hit[0] is document:
+        return hit[1]
+    if len(_FACTS) >= _FACTS_MAX:
+        _FACTS.clear()
+    nul = next((n for n in _nodes(document) if isinstance(n, StringValueNode) and "\x00" in n.value), None)
+    found = DocumentFacts(list(_first_arguments(document)), nul)
+    _FACTS[id(document)] = (document, found)
+    return found
+
+
 def _nul_in(value: Any, path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
     if isinstance(value, str):
         return path if "\x00" in value else None
@@ -136,10 +164,10 @@ def text_error(document: DocumentNode, variables: dict[str, Any] | None) -> Grap
     """A NUL byte in a string literal or a variable (PostgreSQL text cannot hold one), as an INVALID error.
     (Unpaired surrogates never get this far: the JSON decoder and the GraphQL lexer refuse them.)"""
     msg = "must not contain NUL bytes (\\u0000)"
-    for node in _nodes(document):
-        if isinstance(node, StringValueNode) and "\x00" in node.value:
-            return GraphQLError(f"a string literal {msg}", nodes=[node], extensions={"code": "INVALID", "errors": [
-                {"loc": ["query"], "msg": msg, "type": "value_error"}]})  # fmt: skip
+    node = facts(document).nul_literal
+    if node is not None:
+        return GraphQLError(f"a string literal {msg}", nodes=[node], extensions={"code": "INVALID", "errors": [
+            {"loc": ["query"], "msg": msg, "type": "value_error"}]})  # fmt: skip
     found = _nul_in(variables or {}, ("variables",))
     if found:
         return GraphQLError(f"{'.'.join(map(str, found))}: {msg}", extensions={"code": "INVALID", "errors": [
@@ -199,7 +227,18 @@ class _Coster:
 def query_cost(
     schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any] | None, operation: str | None
 ) -> int:
-    """The estimated cost of the operation that will run (see the module docstring)."""
+    """The estimated cost of the operation that will run (see the module docstring). Only integer variables
+    (page sizes) change it, so it is computed once per document, operation and integer variables."""
+    key = (operation, *sorted((k, v) for k, v in (variables or {}).items() if type(v) is int))
+    costs = facts(document).costs
+    if key not in costs:
+        costs[key] = _query_cost(schema, document, variables, operation)
+    return costs[key]
+
+
+def _query_cost(
+    schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any] | None, operation: str | None
+) -> int:
     coster = _Coster(schema, document, variables)
     total = 0
     for op in document.definitions:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import orjson
 import pytest
+import strawberry
 from strawberry.schema.config import StrawberryConfig
 
 from app import db
@@ -57,3 +58,43 @@ async def test_same_answer_as_graphql_core(engine):
     assert ours == theirs
     page = orjson.loads(ours)
     assert len(page["data"]["records"]["edges"]) == 2 and not page["errors"]
+
+
+@strawberry.type
+class Item:
+    name: str
+    count: int
+    tags: list[str]
+    note: str | None
+
+
+@strawberry.type
+class TinyQuery:
+    @strawberry.field
+    def items(self) -> list[Item | None]:
+        return [  # services return dicts: the plain attributes are read with resolve_attr
+            {"name": "a", "count": 1, "tags": ["x", "y"], "note": None},  # type: ignore[list-item]
+            {"name": None, "count": 2, "tags": [], "note": "n"},  # a null for a non-null field: an error
+            {"name": "c", "count": "three", "tags": ["z"], "note": None},  # a value that does not coerce
+            {"name": "d", "count": 4, "tags": ["ok", None], "note": None},  # a null inside a non-null list
+        ]
+
+
+def _tiny_schema(fast: bool) -> strawberry.Schema:
+    config = StrawberryConfig(default_resolver=resolve_attr)
+    return strawberry.Schema(query=TinyQuery, config=config,
+                             execution_context_class=FastExecutionContext if fast else None)  # fmt: skip
+
+
+async def test_errors_and_nulls_are_graphql_cores():
+    query = "{ items { __typename n: name count tags ...F note again: note } } fragment F on Item { name count }"
+    results = []
+    for fast in (True, False):
+        result = await _tiny_schema(fast).execute(query)
+        results.append(orjson.dumps({"data": result.data, "errors": [e.formatted for e in result.errors or []]}))
+    assert results[0] == results[1]
+    answer = orjson.loads(results[0])
+    assert answer["data"]["items"][0] == {"__typename": "Item", "n": "a", "count": 1, "tags": ["x", "y"],
+                                          "name": "a", "note": None, "again": None}  # fmt: skip
+    assert answer["data"]["items"][1:] == [None, None, None]
+    assert len(answer["errors"]) == 3

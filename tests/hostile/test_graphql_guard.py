@@ -64,3 +64,14 @@ async def test_no_suggestions_without_introspection(engine) -> None:  # type: ig
         for query in ("{ record { id } recrods { nodes { id } } }", "{ records(sort: NEWST) { nodes { id } } }"):
             err = (await gql(c, query))["errors"]
             assert err and not any("Did you mean" in e["message"] for e in err), err
+
+
+async def test_a_remembered_cost_follows_the_page_size_variables(client) -> None:  # type: ignore[no-untyped-def]
+    """The cost is remembered per document, operation and integer variables: the same query text asks for
+    small pages (passes), then pages large enough to go over the budget (refused), then small ones again."""
+    page = "records(first: $n) { nodes { id titleI18n party { records(first: $n) { nodes { id titleI18n } } } } }"
+    query = "query($n: Int) { " + " ".join(f"a{i}: {page}" for i in range(3)) + " }"
+    assert "errors" not in await gql(client, query, {"n": 5})
+    err = error(await gql(client, query, {"n": 100}))
+    assert err["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert "errors" not in await gql(client, query, {"n": 5})
