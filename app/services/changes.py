@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import registry
@@ -18,8 +18,8 @@ def _visible(principal: Principal) -> ColumnElement[bool]:
     if principal.is_secretariat:
         return CHANGES.c.seq.isnot(None)
     if principal.party:
-        return or_(CHANGES.c.public.is_(True), CHANGES.c.party == principal.party)
-    return CHANGES.c.public.is_(True)
+        return or_(CHANGES.c.public == true(), CHANGES.c.party == principal.party)
+    return CHANGES.c.public == true()
 
 
 async def list_changes(

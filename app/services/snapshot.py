@@ -61,7 +61,7 @@ async def high_water_mark(conn: AsyncConnection) -> int:
 def _changed(kind: str, scope: Scope, id_column: Any) -> ColumnElement[bool]:
     if scope.since is None:
         return true()
-    conds = [CHANGES.c.seq > scope.since, CHANGES.c.kind == kind, CHANGES.c.public.is_(True)]
+    conds = [CHANGES.c.seq > scope.since, CHANGES.c.kind == kind, CHANGES.c.public == true()]
     if scope.until is not None:
         conds.append(CHANGES.c.seq <= scope.until)
     return id_column.in_(select(cast(CHANGES.c.entity_id, UUID(as_uuid=True))).where(and_(*conds)))
@@ -160,7 +160,7 @@ async def deletions(conn: AsyncConnection, scope: Scope) -> list[dict[str, Any]]
         return []
     out: list[dict[str, Any]] = []
     for kind, table in DELETABLE.items():
-        conds = [CHANGES.c.seq > scope.since, CHANGES.c.kind == kind, CHANGES.c.public.is_(True),
+        conds = [CHANGES.c.seq > scope.since, CHANGES.c.kind == kind, CHANGES.c.public == true(),
                  CHANGES.c.op == "delete"]  # fmt: skip
         if scope.until is not None:
             conds.append(CHANGES.c.seq <= scope.until)
