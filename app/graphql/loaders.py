@@ -92,5 +92,24 @@ class Loaders:
         return self._loader(fetch)
 
     @cached_property
+    def opportunity_matches(self) -> DataLoader[tuple[uuid.UUID, int], list[Row]]:
+        """Key (opportunity id, first): a list of opportunities asking each for its matches ranks them in one
+        service call per `first`, which refuses more than matchmaking.BATCH_MAX opportunities."""
+        principal = self._context.principal
+
+        async def fetch(conn: Any, keys: list[tuple[uuid.UUID, int]]) -> list[Any]:
+            found: dict[tuple[uuid.UUID, int], Any] = {}
+            for first in dict.fromkeys(k[1] for k in keys):
+                ids = [k[0] for k in keys if k[1] == first]
+                try:
+                    ranked: list[Any] = await matchmaking.matches_for_opportunities(conn, principal, ids, limit=first)
+                except AppError as exc:  # the DataLoader hands it to each of these keys' fields
+                    ranked = [exc] * len(ids)
+                found.update(((i, first), m) for i, m in zip(ids, ranked, strict=True))
+            return [found[k] for k in keys]
+
+        return self._loader(fetch)
+
+    @cached_property
     def decision_paragraphs(self) -> DataLoader[uuid.UUID, list[Row]]:
         return self._loader(decisions.paragraphs_for_decisions)

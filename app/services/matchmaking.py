@@ -686,6 +686,14 @@ async def _opportunity_profile(conn: AsyncConnection, principal: Principal, oppo
     return _profile("opportunity", row), _texts(opp["title"], opp["description"])
 
 
+def _check_batch(asked: int, what: str) -> None:
+    if asked > BATCH_MAX:
+        raise BadRequest(f"matches are ranked for at most {BATCH_MAX} {what} per query ({asked} asked); "
+                         f"ask for fewer {what} (first: {BATCH_MAX})",
+                         errors=[{"loc": ["matches"], "type": "value_error",
+                                  "msg": f"at most {BATCH_MAX} {what} per query"}])  # fmt: skip
+
+
 async def matches_for_request(
     conn: AsyncConnection, principal: Principal, request_id: uuid.UUID, *, limit: int = DEFAULT_LIMIT,
     kinds: Sequence[str] | None = None,
@@ -707,11 +715,7 @@ async def matches_for_requests(
     """`matches_for_request` for up to BATCH_MAX requests at once (a GraphQL list), in as many statements as for
     one; a request the caller cannot see has none."""
     _check_limit(limit, kinds)
-    if len(request_ids) > BATCH_MAX:
-        raise BadRequest(f"matches are ranked for at most {BATCH_MAX} requests per query ({len(request_ids)} asked); "
-                         f"ask for fewer requests (first: {BATCH_MAX})",
-                         errors=[{"loc": ["matches"], "type": "value_error",
-                                  "msg": f"at most {BATCH_MAX} requests per query"}])  # fmt: skip
+    _check_batch(len(request_ids), "requests")
     found = await _request_profiles(conn, principal, request_ids)
     ids = [i for i in dict.fromkeys(request_ids) if i in found]
     wanted = [k for k in REQUEST_KINDS if not kinds or k in kinds]
@@ -727,6 +731,18 @@ async def matches_for_opportunity(
     q, texts = await _opportunity_profile(conn, principal, opportunity_id)
     (ranked,) = await _rank(conn, [(q, texts)], OPPORTUNITY_KINDS, limit)
     return ranked
+
+
+async def matches_for_opportunities(
+    conn: AsyncConnection, principal: Principal, opportunity_ids: Sequence[uuid.UUID], *, limit: int = DEFAULT_LIMIT
+) -> list[list[dict[str, Any]]]:
+    """`matches_for_opportunity` for up to BATCH_MAX opportunities at once (a GraphQL list), ranked in one call."""
+    _check_limit(limit, None)
+    _check_batch(len(opportunity_ids), "opportunities")
+    ids = list(dict.fromkeys(opportunity_ids))
+    profiles = [await _opportunity_profile(conn, principal, i) for i in ids]
+    ranked = dict(zip(ids, await _rank(conn, profiles, OPPORTUNITY_KINDS, limit) if ids else [], strict=True))
+    return [ranked[i] for i in opportunity_ids]
 
 
 def settings() -> dict[str, Any]:

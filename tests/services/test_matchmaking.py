@@ -295,3 +295,38 @@ async def test_a_list_of_requests_ranks_their_matches_in_a_fixed_number_of_state
     body = await gql(client, q, {"n": matchmaking.BATCH_MAX + 1})  # more than a batch: refused, not slow
     assert body["errors"] and {e["extensions"]["code"] for e in body["errors"]} == {"BAD_REQUEST"}
     assert str(matchmaking.BATCH_MAX) in body["errors"][0]["message"]
+
+
+async def test_a_list_of_opportunities_ranks_their_matches_in_one_batch(client):
+    from tests.graphql import count_sql
+
+    themes = [("GBF-TARGET-02", "mangrove replanting"), ("GBF-TARGET-06", "invasive rats eradication"),
+              ("GBF-TARGET-21", "taxonomy barcoding specimens")]  # fmt: skip
+    async with db.transaction() as s:
+        for target, words in themes:
+            await create_request(s, party="FJ", title={"en": f"Help with {words}"}, gbf_targets=[target])
+    de = bearer(await token_for("DE", "cooperation:write"))
+    for i in range(matchmaking.BATCH_MAX + 1):
+        target, words = themes[i % 3]
+        body = {"title": {"en": f"Grants for {words} ({i})"}, "gbf_targets": [target]}
+        assert (await client.post("/api/v1/opportunities", json=body, headers=de)).status_code == 201
+    q = "query($n: Int!) { opportunities(first: $n) { nodes { id matches(first: 3) { kind id score } } } }"
+    data(await gql(client, q, {"n": 1}))  # reference data and planner statistics cached
+    counts, nodes = {}, []
+    for n in (2, matchmaking.BATCH_MAX):
+        with count_sql() as statements:
+            nodes = data(await gql(client, q, {"n": n}))["opportunities"]["nodes"]
+        assert len(nodes) == n and all(node["matches"] for node in nodes)
+        counts[n] = len(statements)
+    with count_sql() as alone_statements:
+        await client.get(f"/api/v1/opportunities/{nodes[0]['id']}/matches?limit=3")
+    # each further opportunity costs its profile (2 statements), not a whole ranking of its own
+    assert counts[matchmaking.BATCH_MAX] - counts[2] <= 2 * (matchmaking.BATCH_MAX - 2) < (
+        len(alone_statements) * (matchmaking.BATCH_MAX - 2)), (counts, len(alone_statements))  # fmt: skip
+    for node in nodes:  # batched, each opportunity gets what it gets alone
+        alone = (await client.get(f"/api/v1/opportunities/{node['id']}/matches?limit=3")).json()["items"]
+        assert [(m["kind"], m["id"], m["score"]) for m in node["matches"]] == [
+            (m["kind"], m["id"], m["score"]) for m in alone]  # fmt: skip
+    body = await gql(client, q, {"n": matchmaking.BATCH_MAX + 1})  # more than a batch: refused, not slow
+    assert body["errors"] and {e["extensions"]["code"] for e in body["errors"]} == {"BAD_REQUEST"}
+    assert str(matchmaking.BATCH_MAX) in body["errors"][0]["message"]

@@ -67,7 +67,6 @@ async def request_matches(root: Row, info: Info, first: int = matchmaking_servic
 
 
 async def opportunity_matches(root: Row, info: Info, first: int = matchmaking_service.DEFAULT_LIMIT) -> list[Match]:
-    """The open requests this opportunity can serve, best first (as GET /opportunities/{id}/matches)."""
-    async with info.context.read() as conn:
-        return await matchmaking_service.matches_for_opportunity(conn, info.context.principal, root["id"],
-                                                                 limit=first)  # type: ignore[return-value]  # fmt: skip
+    """The open requests this opportunity can serve, best first (as GET /opportunities/{id}/matches); a list of
+    opportunities ranks through one loader call (at most matchmaking.BATCH_MAX opportunities)."""
+    return await info.context.loaders.opportunity_matches.load((root["id"], first))  # type: ignore[return-value]
