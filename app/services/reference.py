@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -202,12 +204,25 @@ async def check_term_filter(conn: AsyncConnection, name: str, value: str | None)
 
 async def check_terms(conn: AsyncConnection, data: dict[str, Any], *, loc: tuple[str | int, ...] = ("body",)) -> None:
     """Raise Invalid naming every unknown term or Party code referenced by a write."""
+    (await term_checker(conn))(data, loc=loc)
+
+
+async def term_checker(conn: AsyncConnection) -> Callable[..., None]:
+    """check_terms for a batch: the reference data loaded once, then a plain function `(data, *, loc)` that checks
+    one item against that snapshot (no await per item)."""
+    await _load_cache(conn)
+    assert _terms is not None and _party_codes is not None
+    return partial(_check_terms, terms=_terms, parties=_party_codes)
+
+
+def _check_terms(data: dict[str, Any], *, loc: tuple[str | int, ...] = ("body",), terms: dict[str, frozenset[str]],
+                 parties: frozenset[str]) -> None:  # fmt: skip
     errors = []
     for fld, vocab in FIELD_VOCABULARY.items():
         values = data.get(fld)
         if not values or not isinstance(values, list):
             continue
-        known = await term_codes(conn, vocab)
+        known = terms.get(vocab, frozenset())
         unknown = [v for v in values if v not in known]
         if unknown:
             msg = f"unknown {vocab} term(s): {', '.join(unknown)}"
@@ -216,10 +231,11 @@ async def check_terms(conn: AsyncConnection, data: dict[str, Any], *, loc: tuple
         countries = data.get(fld)
         if not countries or not isinstance(countries, list):
             continue
-        known_parties = await party_codes(conn)
-        import pycountry
+        unknown = [c for c in countries if c not in parties]
+        if unknown:
+            import pycountry
 
-        unknown = [c for c in countries if c not in known_parties and pycountry.countries.get(alpha_2=c) is None]
+            unknown = [c for c in unknown if pycountry.countries.get(alpha_2=c) is None]
         if unknown:
             msg = f"unknown country code(s): {', '.join(unknown)}"
             errors.append(field_error((*loc, fld), msg, "unknown_term", unknown=unknown))

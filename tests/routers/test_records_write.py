@@ -260,6 +260,49 @@ async def test_bulk_upsert_created_updated_unchanged_and_per_item_errors(client,
     assert two["revision"] == 2 and two["title"]["en"] == "Bulk record 2, revised"
 
 
+async def test_bulk_string_bounds_and_text_rules_are_per_item_errors(client, br):
+    """Length bounds (checked in pydantic-core) and the NUL/surrogate rule (a Python check after them) still name
+    the item and the field; the good items land."""
+    items = [
+        item(1),
+        item(2, keywords=["k" * 201]),  # Keyword: at most 200
+        item(3, keywords=["bad\u0000word"]),  # NUL
+        item(4, subjects=[""]),  # Term: at least 1
+        item(5, title={"en": "t" * 100_001}),  # an lstring value: at most 100,000
+        item(6, keywords=["k" * 200], subjects=["CBD-SUBJECT-MARINE"]),  # at the bound: fine
+    ]
+    r = await client.post("/api/v1/records/bulk?publish=true", json={"items": items}, headers=br)
+    assert r.status_code == 200, r.text
+    res = r.json()["results"]
+    assert [x["status"] for x in res] == ["created", "error", "error", "error", "error", "created"]
+    locs = [x["error"]["errors"][0]["loc"] if x["error"] else None for x in res]
+    assert locs[1:5] == [["items", 1, "keywords", 0], ["items", 2, "keywords", 0], ["items", 3, "subjects", 0],
+                         ["items", 4, "title", "en"]]  # fmt: skip
+    assert "200" in res[1]["error"]["detail"] and "NUL" in res[2]["error"]["detail"]
+    assert await count(Record) == 2 and await count(RecordRevision) == 2
+
+
+async def test_bulk_secretariat_same_external_id_in_two_parties(client, br):
+    """The lock query matches (party, external_id) pairs: BR's ext-1 is updated, FR's ext-1 is a new record, and
+    a Party token still cannot reach the other Party's record through bulk."""
+    sec = bearer(await token_for(None, "admin"))
+    first = (await client.post("/api/v1/records/bulk?publish=true", json={"items": [item(1)]}, headers=br)).json()
+    br_id = first["results"][0]["id"]
+    items = [item(1, party="BR", title={"en": "BR revised"}), item(1, party="FR"), item(2, party="FR")]
+    res = (await client.post("/api/v1/records/bulk?publish=true", json={"items": items}, headers=sec)).json()["results"]
+    assert [x["status"] for x in res] == ["updated", "created", "created"]
+    assert res[0]["id"] == br_id and res[1]["id"] != br_id
+    assert (await client.get(f"/api/v1/records/{br_id}")).json()["title"]["en"] == "BR revised"
+    assert (await client.get(f"/api/v1/records/{res[1]['id']}")).json()["party"] == "FR"
+    # BR's token: its own ext-1 is unchanged; FR's ext-2 is refused, whatever exists under that key
+    again = [item(1, title={"en": "BR revised"}), item(2, party="FR", title={"en": "hijack"})]
+    res = (await client.post("/api/v1/records/bulk?publish=true", json={"items": again}, headers=br)).json()["results"]
+    assert [x["status"] for x in res] == ["unchanged", "error"] and res[1]["error"]["code"] == "FORBIDDEN"
+    assert (await client.get(f"/api/v1/records/{br_id}")).json()["revision"] == 2
+    fr_two = [x for x in (await client.get("/api/v1/records?party=FR")).json()["items"] if x["external_id"] == "ext-2"]
+    assert fr_two[0]["title"]["en"] == "Bulk record 2"
+
+
 async def test_bulk_without_publish_makes_drafts_and_needs_scope_for_publish(client):
     writer = bearer(await token_for("BR", "records:write"))
     r = await client.post("/api/v1/records/bulk", json={"items": [item(1)]}, headers=writer)
