@@ -761,6 +761,22 @@ def _md_row(cells: list[Any]) -> str:
     return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
 
+# Where each target that can be missed is analysed (profile, cost breakdown, what was tried), for RESULTS.md.
+MISS_EXPLAINED = {
+    "bulk": "the cost of a batch by statement and index, what was tried and the levers left: `bench/README.md`, "
+    '"What a bulk batch costs"',
+    "search": '`docs/search.md` (the PostgreSQL backend at a million documents) and `bench/README.md`, "Search, '
+    'bulk publish and lag"',
+    "rest": '`bench/README.md`, "Reading the table" (p99 is queueing plus stalls)',
+    "graphql": '`bench/README.md`, "What each benchmark measures"',
+}
+
+
+def _miss_key(check: str) -> str:
+    name = check.lower()
+    return next((k for k in ("bulk", "search", "graphql", "rest") if k in name), "")
+
+
 def write_results_md(results: dict[str, Any], path: Path) -> None:
     """The committed record of a run (bench/RESULTS.md): machine, command, every check, the figures behind them."""
     m, checks = results["machine"], results["checks"]
@@ -928,6 +944,13 @@ def write_results_md(results: dict[str, Any], path: Path) -> None:
             f"of {bulk['batch']:,}, {bulk['seconds']:.1f} s; batch median {bulk['batch_ms']['median']:.0f} ms, "
             f"max {bulk['batch_ms']['max']:.0f} ms; {bulk['statuses']})",
         ]
+        if cpu := (bulk.get("cpu_ms") or {}).get("median"):
+            out += ["", f"API process CPU per batch of {bulk['batch']:,}: median {cpu:.0f} ms (PostgreSQL's own is "
+                    "not in it)."]  # fmt: skip
+    misses = [name for name, c in checks.items() if c["status"] == "FAIL"]
+    if misses:
+        out += ["", "## The misses", ""]
+        out += [f"- **{name}**: {MISS_EXPLAINED.get(_miss_key(name), 'see bench/README.md')}" for name in misses]
     if results["notes"]:
         out += ["", "## Notes", ""] + [f"- {n}" for n in results["notes"]]
     out += [
