@@ -394,6 +394,9 @@ class PostgresBackend(SearchBackend):
         build = _table(BUILD_NAME)
         count = 0
         async with self.engine.begin() as conn:
+            # A maintenance transaction: filling and indexing a million documents takes minutes, far beyond the
+            # per-statement timeout every API connection carries (CHM_STATEMENT_TIMEOUT_MS).
+            await conn.execute(text("SET LOCAL statement_timeout = 0"))
             await conn.execute(text(f"DROP TABLE IF EXISTS {BUILD_NAME}"))
             # The secondary indexes are built once the rows are in (a sorted bulk build, several times faster than
             # maintaining three GIN indexes row by row); the primary key stays, ON CONFLICT needs it.
