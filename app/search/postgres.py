@@ -6,13 +6,23 @@ small inline vector (`rank_tsv`: title, keywords, the opening of the summary; th
 matches), and counts facets over them, so a very common term costs no more than a rare one. How the candidates
 are found depends on how many rows match, as the planner estimates it (one `EXPLAIN`, ~1 ms):
 
-- few: the GIN index (a bitmap of every match, cheap while the match is small), the first `candidates` rows;
-- very many (`_dense`): the newest rows first, keeping the ones that match, until `candidates` are found. A bitmap
-  of a million matches costs ~0.2 µs a row to build (~25 ms at 100,000 documents for "biodiversity" and growing
-  with the table); walking the newest rows costs a constant ~10 µs per candidate whatever the table size. With
-  Party/type/kind filters the walk goes through the filters' date index ((party, type, date) and the others) and
-  visits only their rows, while a bitmap still reads the term's whole posting list: the choice weighs the rows
-  the walk would visit against the unfiltered matches (two more EXPLAINs, only when filtered).
+- few: the GIN index (a bitmap of every match, cheap while the match is small), the first `candidates` rows. The
+  GIN index is over (tsv, date, subjects, gbf_targets) (btree_gin for the date): a subject or GBF target filter
+  is in the same index scan, which skips through the term's postings by the filter's instead of ANDing two bitmaps;
+- very many (`_path` "walk"): the newest rows first, keeping the ones that match, until `candidates` are found. A
+  bitmap of a million matches costs ~0.2 µs a row to build (~25 ms at 100,000 documents for "biodiversity" and
+  growing with the table); walking the newest rows costs a constant ~10 µs per candidate whatever the table size.
+  With Party/type/kind filters the walk goes through the filters' date index ((party, type, date) and the others)
+  and visits only their rows, while a bitmap still reads the term's whole posting list: the choice weighs the rows
+  the walk would visit against the unfiltered matches (two more EXPLAINs, only when filtered);
+- many but not most ("window", unfiltered or subject/GBF-filtered walks only): a walk for a word in a tenth of the
+  documents visits ten rows per candidate, most of them reading their out-of-line `tsv` (~12 µs each: ~115 ms at
+  1,000,000 for "conservation"). The same candidates come from one GIN scan of `tsv @@ q AND date >= since`, with
+  `since` the date of the newest documents expected to hold WINDOW_MARGIN × `candidates` matches (an estimate on
+  the distinct query, one more EXPLAIN; the date from the date index, cached): every match in the window, newest
+  first, capped. The window must hold at least `candidates` matches for that to be the walk's answer exactly; when
+  it does not, it is widened by what it found, then dropped (every match, newest first). Chosen by cost
+  (WINDOW_US...): a very common word is cheaper to walk.
 
 When full text finds (almost) nothing, trigram similarity on titles catches typos (`biodiversty` → "Biodiversity
 ..."), over a smaller candidate set: `word_similarity` costs ~20 µs a row on long multilingual titles.
@@ -21,6 +31,7 @@ When full text finds (almost) nothing, trigram similarity on titles catches typo
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -56,9 +67,19 @@ ARRAY_FACETS = ("subjects", "gbf_targets")
 TYPO_MIN_QUERY = 4  # shorter queries make trigram matches noise
 WEAK_MATCH = 3  # fewer full-text hits than this on the first page: add trigram (typo) matches after them
 TYPO_CANDIDATES = 200  # rows ranked by trigram similarity (the typo fallback)
-# Walk the newest rows instead of the GIN index when estimated matches² > DENSE_RATIO × candidates × table rows:
-# a bitmap costs ~0.2 µs per match, the walk ~12 µs per row visited (candidates × rows / matches of them).
-DENSE_RATIO = 60
+# How candidates are found (PostgresBackend._path), by a cost model in µs measured at 1,000,000 documents:
+BITMAP_US = 0.2  # a GIN bitmap, per match of the term (its whole posting list)
+WALK_US = 12.0  # the newest-first walk, per row visited (candidates × scope / matches of them) that does not match
+WALK_HIT_US = 5.0  # ... per row visited that matches (mostly in the inline `rank_tsv`: no out-of-line `tsv` read)
+DENSE_RATIO = WALK_US / BITMAP_US  # walk rather than bitmap when DENSE_RATIO × rows visited < matches
+WINDOW_US = 0.7  # the GIN scan of the term and the newest documents' dates, per document in the date window
+WINDOW_ROW_US = 3.5  # ... per match in the window (subject and GBF target filters are in the index), from the heap
+# ... and per match of the term as the first estimate counts them (every configuration's lexeme, a posting list
+# each): the scan skips to the window's documents, but a dense posting list is decoded nearly whole on the way
+WINDOW_POSTING_US = 0.016
+WINDOW_MARGIN = 1.5  # the window is sized to hold this many times the candidates, by the planner's estimate
+WINDOW_MAX_SHARE = 0.5  # a window over more of the table than this is no window
+WINDOW_ATTEMPTS = 3  # the window, one widened by the matches it held, then every match (always exact)
 TABLE_ROWS_TTL = 60.0  # seconds the table's row estimate (pg_class.reltuples) is reused
 
 
@@ -155,27 +176,52 @@ _HIT_FIELDS = (
 _HEADLINE = 'StartSel=<em>, StopSel=</em>, MaxFragments=2, MaxWords=30, MinWords=10, FragmentDelimiter=" … "'
 
 
-def _fts_sql(query: SearchQuery, params: dict[str, Any], *, dense: bool = False) -> str:
+_NEGATED = re.compile(r"(^|\s)-\S")  # websearch_to_tsquery's "-word"
+
+
+def _fts_sql(query: SearchQuery, params: dict[str, Any], *, dense: bool = False, window: bool = False) -> str:
     where = _filters(query, params)
     cfg = _CFG_CASE.format(col="hl.l")
-    if dense:
+    window_cte, window_col = "", ""
+    if window:
+        since = "d.date >= :since" if params.get("since") is not None else "true"
+        # Every match dated on or after :since, from one scan of the (tsv, date) GIN index: the date range is the
+        # rare key, so the scan skips through the term's long posting lists instead of reading them whole. Those
+        # matches newest first are the walk's candidates exactly, provided there are at least :cap of them
+        # (`window`, checked by the caller).
+        window_cte = f"""
+        win AS MATERIALIZED (
+            SELECT d.key, d.kind, d.party, d.type, d.subjects, d.gbf_targets, d.date, d.rank_tsv
+            FROM {TABLE_NAME} d WHERE d.tsv @@ (SELECT query FROM q) AND {since} AND {where}
+        ),"""
+        window_col = "(SELECT count(*) FROM win) AS window, "
+        source = """
+            SELECT w.key, w.kind, w.party, w.type, w.subjects, w.gbf_targets, w.date,
+                   ts_rank(w.rank_tsv, (SELECT query FROM q), 1) AS rank
+            FROM win w ORDER BY w.date DESC NULLS LAST, w.key LIMIT :cap"""
+    elif dense:
         # Newest rows first (date index, or a filter's date index), keeping matches. `rank_tsv` is tried first: it
         # is in the heap row and most matches of a very common term are in titles and summaries, so few rows fetch
         # the big out-of-line `tsv`. ts_match_vq is `@@` as a function: it keeps the GIN index out of this plan.
+        # With a negated word the shortcut would be wrong (`savanna -river`: the river may be in the body only).
         match = "(d.rank_tsv @@ (SELECT query FROM q) OR ts_match_vq(d.tsv, (SELECT query FROM q)))"
+        if _NEGATED.search(query.q):
+            match = "ts_match_vq(d.tsv, (SELECT query FROM q))"
         order = "ORDER BY d.date DESC NULLS LAST, d.key"
     else:
         match, order = "d.tsv @@ (SELECT query FROM q)", ""
-    return f"""
-        WITH q AS (SELECT {_TSQUERY_DISTINCT} AS query),
-        cand AS MATERIALIZED (
+    if not window:
+        source = f"""
             SELECT d.key, d.kind, d.party, d.type, d.subjects, d.gbf_targets, d.date,
                    ts_rank(d.rank_tsv, (SELECT query FROM q), 1) AS rank
-            FROM {TABLE_NAME} d WHERE {match} AND {where} {order} LIMIT :cap
+            FROM {TABLE_NAME} d WHERE {match} AND {where} {order} LIMIT :cap"""
+    return f"""
+        WITH q AS (SELECT {_TSQUERY_DISTINCT} AS query),{window_cte}
+        cand AS MATERIALIZED ({source}
         ),
         page AS (SELECT key, rank, date FROM cand ORDER BY rank DESC, date DESC NULLS LAST, key
                  LIMIT :limit OFFSET :offset)
-        SELECT (SELECT count(*) FROM cand) AS total,
+        SELECT {window_col}(SELECT count(*) FROM cand) AS total,
                (SELECT coalesce(jsonb_agg(jsonb_build_object({_HIT_FIELDS},
                     'highlights', jsonb_strip_nulls(jsonb_build_object(
                         'title', ts_headline({cfg}, d.title->>hl.l, q.query,
@@ -262,6 +308,7 @@ class PostgresBackend(SearchBackend):
         self._engine = engine
         self.candidates = candidates
         self._rows: tuple[float, float] | None = None  # (valid until, pg_class.reltuples)
+        self._dates: dict[int, tuple[float, date | None]] = {}  # n → (valid until, date of the n-th newest)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -301,13 +348,17 @@ class PostgresBackend(SearchBackend):
                 return await self._search(own, query)
         return await self._search(conn, query)
 
-    async def _run(self, conn: AsyncConnection, sql: str, params: dict[str, Any]) -> tuple[int, list[Any], dict]:
+    async def _run(self, conn: AsyncConnection, sql: str,
+                   params: dict[str, Any]) -> tuple[int, list[Any], dict, int]:  # fmt: skip
+        """total, hits, facets and (window path) how many matches the date window held."""
         stmt = text(sql)
         if "exclude" in params:
             stmt = stmt.bindparams(bindparam("exclude", type_=ARRAY(Text)))
+        if params.get("since") is not None:
+            stmt = stmt.bindparams(bindparam("since", type_=Date))
         row = (await conn.execute(stmt, params)).one()._mapping
         facets = {k.removeprefix("facet_"): dict(v) for k, v in row.items() if k.startswith("facet_")}
-        return int(row["total"]), list(row["hits"]), facets
+        return int(row["total"]), list(row["hits"]), facets, int(row.get("window") or 0)
 
     async def _search(self, conn: AsyncConnection, query: SearchQuery) -> SearchResult:
         q = query.q.strip()
@@ -316,17 +367,28 @@ class PostgresBackend(SearchBackend):
                 "offset": query.offset, "lang": query.lang or "en"}  # fmt: skip
         if not q:
             params = dict(base)
-            total, hits, facets = await self._run(conn, _browse_sql(query, params), params)
+            total, hits, facets, _ = await self._run(conn, _browse_sql(query, params), params)
             return SearchResult(hits=hits, facets=facets, estimated_total=total)
         params = {**base, "q": q}
-        dense = await self._dense(conn, query, q, cap)
-        total, hits, facets = await self._run(conn, _fts_sql(query, params, dense=dense), params)
+        path, newest = await self._path(conn, query, q, cap)
+        if path == "window":
+            since = await self._since(conn, newest)
+            for _attempt in range(WINDOW_ATTEMPTS):
+                wparams = {**params, "since": since}
+                total, hits, facets, window = await self._run(conn, _fts_sql(query, wparams, window=True), wparams)
+                if window >= cap or since is None:
+                    break
+                # Fewer matches in the window than estimated: widen it by what it found, then to every match.
+                newest = newest * WINDOW_MARGIN * cap / max(window, 1)
+                since = await self._since(conn, newest) if _attempt + 2 < WINDOW_ATTEMPTS else None
+        else:
+            total, hits, facets, _ = await self._run(conn, _fts_sql(query, params, dense=path == "walk"), params)
         if total < WEAK_MATCH and len(q) >= TYPO_MIN_QUERY:
             # Typo fallback: titles by trigram word similarity, placed after the full-text hits.
             tparams = {**base, "qn": q.lower(), "exclude": await self._fts_keys(conn, query, q) if total else [],
                        "offset": max(0, query.offset - total), "limit": query.limit - len(hits),
                        "cap": max(TYPO_CANDIDATES, query.offset + query.limit)}  # fmt: skip
-            ttotal, thits, tfacets = await self._run(conn, _typo_sql(query, tparams), tparams)
+            ttotal, thits, tfacets, _ = await self._run(conn, _typo_sql(query, tparams), tparams)
             for h in thits:
                 h["highlights"] = {"title": _mark_typos(h.get("title"), q)}
             hits = hits + thits
@@ -334,25 +396,58 @@ class PostgresBackend(SearchBackend):
             facets = _merge_facets(facets, tfacets)
         return SearchResult(hits=hits, facets=facets, estimated_total=total)
 
-    async def _dense(self, conn: AsyncConnection, query: SearchQuery, q: str, cap: int) -> bool:
-        """Whether walking the newest rows (through the filters' date index) beats a GIN bitmap of every match.
+    async def _path(self, conn: AsyncConnection, query: SearchQuery, q: str, cap: int) -> tuple[str, float]:
+        """How to find the candidates, "bitmap", "walk" or "window", and how many of the newest documents the window
+        should span.
 
-        The bitmap reads the term's whole posting list, whatever the filters (~0.2 µs a match); the walk visits
-        rows of the filters' scope until `cap` of them match (~12 µs a row). Without filters: matches² against
-        DENSE_RATIO × cap × table rows."""
+        The GIN bitmap reads the term's whole posting list (~BITMAP_US a match), the walk visits the newest rows of
+        the filters' scope (a date index) until `cap` match (~WALK_US a row): the walk when DENSE_RATIO × rows it
+        visits < the term's matches (planner estimates). A walk is then replaced by the window when that is cheaper
+        (WINDOW_US a document in the window, WINDOW_ROW_US a term match in it): same candidates, exactly."""
         params: dict[str, Any] = {"q": q}
         where = _filters(query, params)
         matches = await self._estimate(conn, f"d.tsv @@ ({_TSQUERY}) AND {where}", params)
-        scope = await self._table_rows(conn)
+        rows = await self._table_rows(conn)
+        scope = rows
         term = matches
+        walked = SearchQuery(kind=query.kind, party=query.party, type=query.type)  # what a date index serves
+        wwhere = _filters(walked, {})
         if where != "true":
             term = await self._estimate(conn, f"d.tsv @@ ({_TSQUERY})", {"q": q})
-            walked = SearchQuery(kind=query.kind, party=query.party, type=query.type)  # what a date index serves
-            wparams: dict[str, Any] = {}
-            if (wwhere := _filters(walked, wparams)) != "true":
-                scope = await self._estimate(conn, wwhere, wparams)
+            if wwhere != "true":
+                wparams: dict[str, Any] = {}
+                scope = await self._estimate(conn, _filters(walked, wparams), wparams)
         visited = scope * min(1.0, cap / max(matches, 1.0))
-        return DENSE_RATIO * visited < term
+        if DENSE_RATIO * visited >= term:
+            return "bitmap", 0.0
+        if wwhere != "true":  # the walk goes through that filter's date index: only its rows are visited
+            return "walk", 0.0
+        # The estimates above go through the query under all six configurations, duplicates included: a word
+        # counts two or three times over. The window is sized on the distinct query the search runs.
+        tsq = (await conn.execute(text(f"SELECT {_TSQUERY_DISTINCT}::text"), {"q": q})).scalar_one()
+        found = max(await self._estimate(conn, f"d.tsv @@ CAST(:tsq AS tsquery) AND {where}", {**params, "tsq": tsq}),
+                    1.0)  # fmt: skip
+        hit = min(1.0, found / max(rows, 1.0))  # the share of the walked rows that match
+        walk = rows * min(1.0, cap / found) * (WALK_HIT_US * hit + WALK_US * (1 - hit))
+        newest = WINDOW_MARGIN * cap * rows / found
+        window = newest * (WINDOW_US + WINDOW_ROW_US * hit) + WINDOW_POSTING_US * term
+        if newest < WINDOW_MAX_SHARE * rows and window < walk:
+            return "window", newest
+        return "walk", 0.0
+
+    async def _since(self, conn: AsyncConnection, newest: float) -> date | None:
+        """The date of the n-th newest document, n = `newest` rounded up to one of eight steps an octave (at least
+        1,024), cached for TABLE_ROWS_TTL (an index-only scan of the date index); None when fewer have a date."""
+        step = 1 << max(7, math.floor(math.log2(max(newest, 1))) - 3)  # eight steps an octave, at least 1,024
+        n = max(1024, math.ceil(newest / step) * step)
+        now = time.monotonic()
+        hit = self._dates.get(n)
+        if hit is None or hit[0] < now:
+            sql = (f"SELECT d.date FROM {TABLE_NAME} d WHERE d.date IS NOT NULL "
+                   "ORDER BY d.date DESC NULLS LAST, d.key OFFSET :n LIMIT 1")  # fmt: skip
+            hit = (now + TABLE_ROWS_TTL, (await conn.execute(text(sql), {"n": n - 1})).scalar())
+            self._dates[n] = hit
+        return hit[1]
 
     async def _estimate(self, conn: AsyncConnection, where: str, params: dict[str, Any]) -> float:
         """The planner's row estimate for `where` (one EXPLAIN, ~1 ms)."""
@@ -394,6 +489,9 @@ class PostgresBackend(SearchBackend):
         build = _table(BUILD_NAME)
         count = 0
         async with self.engine.begin() as conn:
+            # A maintenance transaction: filling and indexing a million documents takes minutes, far beyond the
+            # per-statement timeout every API connection carries (CHM_STATEMENT_TIMEOUT_MS).
+            await conn.execute(text("SET LOCAL statement_timeout = 0"))
             await conn.execute(text(f"DROP TABLE IF EXISTS {BUILD_NAME}"))
             # The secondary indexes are built once the rows are in (a sorted bulk build, several times faster than
             # maintaining three GIN indexes row by row); the primary key stays, ON CONFLICT needs it.

@@ -224,3 +224,28 @@ async def test_opportunities_are_searchable_and_leave_with_deletion(client: http
     assert (await client.delete(r.headers["location"], headers=de)).status_code == 204
     await worker.drain(backend)
     assert (await _search(client, q="seagrass"))["hits"] == []
+
+
+async def test_reindex_is_not_cut_by_the_statement_timeout(database_url: str, backend: PostgresBackend) -> None:
+    """Every API connection carries CHM_STATEMENT_TIMEOUT_MS (15 s); building the GIN indexes of a million documents
+    takes longer. The build runs without it: here under a 1 ms timeout that filling alone exceeds."""
+    from collections.abc import AsyncIterator
+
+    from app import db
+
+    rid = await publish_new(title={"en": "Kelp"})
+    await worker.drain(backend)
+    doc = await backend.get_document(f"record-{rid}")
+    assert doc is not None
+    many = [{**doc, "key": f"record-bulk-{n}", "id": f"bulk-{n}", "summary": {"en": f"Kelp forest {n} " * 40}}
+            for n in range(400)]  # fmt: skip
+
+    async def batches() -> AsyncIterator[list[dict]]:
+        yield many
+
+    engine = db.make_engine(database_url, pool_size=1, server_settings={"statement_timeout": "1"})
+    try:
+        assert await PostgresBackend(engine).build_and_swap(batches()) == 400
+    finally:
+        await engine.dispose()
+    assert len(await backend.keys()) == 400
