@@ -765,6 +765,99 @@ def _md_row(cells: list[Any]) -> str:
 MISS_EXPLAINED = {
     "bulk": "the cost of a batch by statement and index, what was tried and the levers left: `bench/README.md`, "
     '"What a bulk batch costs"',
+    "search": "`docs/search.md`, \"Engines\" (the three ways the PostgreSQL backend finds candidates) and "
+    "`bench/README.md`, \"Search, bulk publish and lag\"",
+    "rest": ("chm-api REST, same URL, CHM_RESPONSE_CACHE=false", "baseline"),
+    "graphql": ("chm-api GraphQL records(first: 50), same page", "rest"),
+    "zipf_baseline": ("baseline, Zipf mix of the anonymous URLs", None),
+    "zipf": ("chm-api, same Zipf mix, CHM_RESPONSE_CACHE=true", "zipf_baseline"),
+}
+
+
+def print_report(results: dict[str, Any]) -> None:
+    checks = results["checks"]
+    if results["load"]:
+        w = results["wrk"]
+        table = Table(
+            title=f"Throughput — {results['records']:,} records, wrk -t{w['threads']} -c{w['connections']} "
+            f"-d{w['duration_s']:.0f}s, {w['rounds']} round(s)"
+        )
+        for col in ("target", "req/s", "p50 ms", "p99 ms", "errors", "peak DB conns*", "req/s ratio", "p99 ratio"):
+            table.add_column(col, justify="left" if col == "target" else "right")
+        for name, (label, against) in ROWS.items():
+            r = results["load"].get(name)
+            if not r:
+                continue
+            ref = results["load"].get(against) if against else None
+            table.add_row(
+                label,
+                f"{r['rps']:,.0f}",
+                f"{r['p50_ms']:.2f}",
+                f"{r['p99_ms']:.2f}",
+                str(r["errors"]),
+                str(results.get("db_connections", {}).get(name, "")),
+                f"{r['rps'] / ref['rps']:.2f} of {against}" if ref else "1.00",
+                f"{r['p99_ms'] / ref['p99_ms']:.2f}" if ref else "1.00",
+            )
+        console.print(table)
+    if results.get("scale"):
+        print_scale_table(results["scale"])
+    if results.get("extra"):
+        import extra
+
+        for key, res in results["extra"].items():
+            if key.startswith("search_"):
+                extra.print_search(res, res["setup"]["documents"])
+    ct = Table(title="SPEC §9 checks")
+    for col in ("check", "measured", "target", "verdict"):
+        ct.add_column(col)
+    for name, c in checks.items():
+        ct.add_row(name, c["display"], c["target"], verdict(c["status"]))
+    console.print(ct)
+    for area, why in results["invalid"].items():
+        console.print(f"[bold magenta]INVALID[/] {area}: {'; '.join(why)}")
+    for note in results["notes"]:
+        console.print(f"[dim]• {note}[/]")
+
+
+def print_scale_table(sc: dict[str, Any]) -> None:
+    st = Table(
+        title=f"Scale: list page at {sc['small']:,} vs {sc['large']:,} published records (measured) "
+        f"(up to {sc['requests']} sequential requests per page and size)"
+    )
+    for col in (
+        "server",
+        "page",
+        f"median ms @ {sc['small']:,}",
+        f"median ms @ {sc['large']:,}",
+        "ratio",
+        "p95 ms small → large",
+        "target",
+    ):
+        st.add_column(col, justify="left" if col in ("server", "page", "target") else "right")
+    for name, pages in sc["ratios"].items():
+        for page, r in pages.items():
+            s_small, s_large = sc["at_small"][name][page], sc["at_large"][name][page]
+            st.add_row(
+                name,
+                page,
+                f"{s_small['median_ms']:.2f}",
+                f"{s_large['median_ms']:.2f}",
+                f"{r:.2f}",
+                f"{s_small['p95_ms']:.2f} → {s_large['p95_ms']:.2f}",
+                f"≤ {TARGET_SCALE}×" if name == "chm-api" else "reference",
+            )
+    console.print(st)
+
+
+def _md_row(cells: list[Any]) -> str:
+    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+
+# Where each target that can be missed is analysed (profile, cost breakdown, what was tried), for RESULTS.md.
+MISS_EXPLAINED = {
+    "bulk": "the cost of a batch by statement and index, what was tried and the levers left: `bench/README.md`, "
+    '"What a bulk batch costs"',
     "search": '`docs/search.md` (the PostgreSQL backend at a million documents) and `bench/README.md`, "Search, '
     'bulk publish and lag"',
     "rest": '`bench/README.md`, "Reading the table" (p99 is queueing plus stalls)',
