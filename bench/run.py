@@ -765,8 +765,8 @@ def _md_row(cells: list[Any]) -> str:
 MISS_EXPLAINED = {
     "bulk": "the cost of a batch by statement and index, what was tried and the levers left: `bench/README.md`, "
     '"What a bulk batch costs"',
-    "search": '`docs/search.md` (the PostgreSQL backend at a million documents) and `bench/README.md`, "Search, '
-    'bulk publish and lag"',
+    "search": '`docs/search.md`, "Engines" (the three ways the PostgreSQL backend finds candidates) and '
+    '`bench/README.md`, "Search, bulk publish and lag"',
     "rest": '`bench/README.md`, "Reading the table" (p99 is queueing plus stalls)',
     "graphql": '`bench/README.md`, "What each benchmark measures"',
 }
