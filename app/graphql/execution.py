@@ -4,8 +4,9 @@ graphql-core resolves every field the same way: a `GraphQLResolveInfo` built, ar
 tested for awaitability twice and dispatched through `complete_value`. A 50-record page has ~1,500 such
 fields, almost all plain attributes of a dict (Strawberry's "basic fields", resolved by `resolve_attr`) whose
 values are scalars, enums or lists of them. For those fields this context reads the attribute and coerces the
-leaf directly; everything else (resolvers, arguments, objects, nulls, errors) takes graphql-core's own path,
-so results and errors are the same.
+leaf directly — for a dict object in one pass over its selection (`execute_fields`, a plan per selection set),
+for other objects field by field (`execute_field`); everything else (resolvers, arguments, objects, nulls in
+non-null fields, errors) takes graphql-core's own path, so results and errors are the same.
 """
 
 from __future__ import annotations
@@ -37,6 +38,24 @@ def _plain(field_def: Any) -> tuple[Any, Any, bool]:
     if not is_leaf_type(kind):
         return _SLOW
     return resolve, kind, listed
+
+
+_MISS = object()  # a leaf the direct path does not answer: graphql-core's path does (its errors, its nulls)
+
+
+def _coerced(value: Any, coerce: Any, listed: bool) -> Any:
+    """A non-null leaf value (or list of them) coerced for output, or _MISS."""
+    try:
+        if not listed:
+            out = coerce(value)
+            return out if out is not None and out is not Undefined else _MISS
+        if isinstance(value, list | tuple):
+            items = [coerce(v) for v in value if v is not None]
+            if len(items) == len(value) and all(i is not None and i is not Undefined for i in items):
+                return items
+    except Exception:  # noqa: S110 - graphql-core's path reports it, located and shaped
+        pass
+    return _MISS
 
 
 def _attribute(field_def: Any) -> str | None:
@@ -108,21 +127,9 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         if nullable:
                             results[response_name] = None
                             continue
-                    else:
-                        try:
-                            if not listed:
-                                out = coerce(value)
-                                if out is not None and out is not Undefined:
-                                    results[response_name] = out
-                                    continue
-                            elif isinstance(value, list | tuple):
-                                items = [coerce(v) for v in value if v is not None]
-                                if len(items) == len(value) and all(i is not None and i is not Undefined
-                                                                    for i in items):  # fmt: skip
-                                    results[response_name] = items
-                                    continue
-                        except Exception:  # noqa: S110 - graphql-core's path below reports it, located and shaped
-                            pass
+                    elif (out := _coerced(value, coerce, listed)) is not _MISS:
+                        results[response_name] = out
+                        continue
                 result = self.execute_field(parent_type, source_value, details,
                                             Path(path, response_name, parent_type.name), position_context)  # fmt: skip
                 if result is not Undefined:
@@ -158,16 +165,8 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if resolve is not None and not node.arguments and (middleware is None or not middleware.middlewares):
             try:
                 value = resolve(source, None)
-                if value is not None:
-                    coerce = leaf.coerce_output_value
-                    if not listed:
-                        out = coerce(value)
-                        if out is not None and out is not Undefined:
-                            return out
-                    elif isinstance(value, list | tuple):
-                        items = [coerce(v) for v in value if v is not None]
-                        if len(items) == len(value) and all(i is not None and i is not Undefined for i in items):
-                            return items
-            except Exception:  # noqa: S110 - graphql-core's path below reports it, located and shaped
-                pass
+            except Exception:  # graphql-core's path below resolves it again and reports it
+                value = None
+            if value is not None and (out := _coerced(value, leaf.coerce_output_value, listed)) is not _MISS:
+                return out
         return super().execute_field(parent_type, source, field_details_list, path, position_context)
