@@ -153,6 +153,7 @@ async def fill_index(url: str, records: int) -> dict[str, Any]:
         await worker.drain(PostgresBackend())  # the rows reindex re-queued
     async with db.get_engine().connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("SET statement_timeout = 0"))  # a million fresh rows: beyond the API's timeout
         await conn.execute(text("VACUUM ANALYZE search_documents"))
     out["documents"] = int(await scalar("SELECT count(*) FROM search_documents"))
     return out
