@@ -19,9 +19,10 @@ def _url() -> str:
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    """Leave the search table (owned by app/search/postgres.py, swapped whole by `chm reindex`) to its migration."""
+    """Leave the search tables (owned by app/search/postgres.py: the documents, swapped whole by `chm reindex`, and
+    their vocabulary) to their migrations."""
     table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
-    return not (table or "").startswith("search_documents")
+    return not (table or "").startswith(("search_documents", "search_words"))
 
 
 def run_migrations_offline() -> None:

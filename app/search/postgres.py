@@ -24,13 +24,17 @@ are found depends on how many rows match, as the planner estimates it (one `EXPL
   it does not, it is widened by what it found, then dropped (every match, newest first). Chosen by cost
   (WINDOW_US...): a very common word is cheaper to walk.
 
-When full text finds (almost) nothing, trigram similarity on titles catches typos (`biodiversty` → "Biodiversity
-..."), over a smaller candidate set: `word_similarity` costs ~20 µs a row on long multilingual titles.
+When full text finds (almost) nothing, the query's words are corrected against the vocabulary of indexed titles
+(`search_words`, one row per distinct word, trigram-indexed: a lookup of a few milliseconds whatever the number of
+documents), with Meilisearch's default budget: one typo in a word of 5 to 8 characters, two from 9 (edit distance, a
+transposition counting one). A word the vocabulary holds is never corrected. If any word was, the search runs again
+as `<query> or <corrected query>` (one corrected query per alternative when a word has equally close
+corrections, at most three): an ordinary full-text search, so totals, facets and highlights are exact
+(`biodiversty` → "<em>Biodiversity</em> ...").
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import time
@@ -64,9 +68,14 @@ TABLE_NAME = "search_documents"
 BUILD_NAME = "search_documents_new"
 CONFIGS = {"en": "english", "fr": "french", "es": "spanish", "ru": "russian", "ar": "arabic", "zh": "simple"}
 ARRAY_FACETS = ("subjects", "gbf_targets")
-TYPO_MIN_QUERY = 4  # shorter queries make trigram matches noise
-WEAK_MATCH = 3  # fewer full-text hits than this on the first page: add trigram (typo) matches after them
-TYPO_CANDIDATES = 200  # rows ranked by trigram similarity (the typo fallback)
+WORDS_NAME = "search_words"  # the vocabulary of indexed titles (typo correction)
+WORD_MIN = 4  # shorter title words are not in the vocabulary
+WEAK_MATCH = 3  # fewer full-text matches than this: correct the query's typos and search again
+ONE_TYPO, TWO_TYPOS = 5, 9  # a query word this long may have one, two typos corrected (Meilisearch's defaults)
+TYPO_SUGGESTIONS = 50  # the vocabulary words nearest a query word (trigrams, chm_near_words) that are tried
+SHORT_WORD = 6  # ... found down to a trigram similarity of 0.2 up to this length, 0.3 beyond (_SUGGESTIONS_SQL)
+TYPO_WORDS = 5  # the query words (of ONE_TYPO characters or more) a search corrects at most: ~10-50 ms a word
+TYPO_ALTERNATIVES = 3  # corrections of one word kept when several are equally close ("savanah": savanna, savannah)
 # How candidates are found (PostgresBackend._path), by a cost model in µs measured at 1,000,000 documents:
 BITMAP_US = 0.2  # a GIN bitmap, per match of the term (its whole posting list)
 WALK_US = 12.0  # the newest-first walk, per row visited (candidates × scope / matches of them) that does not match
@@ -205,7 +214,7 @@ def _fts_sql(query: SearchQuery, params: dict[str, Any], *, dense: bool = False,
         # the big out-of-line `tsv`. ts_match_vq is `@@` as a function: it keeps the GIN index out of this plan.
         # With a negated word the shortcut would be wrong (`savanna -river`: the river may be in the body only).
         match = "(d.rank_tsv @@ (SELECT query FROM q) OR ts_match_vq(d.tsv, (SELECT query FROM q)))"
-        if _NEGATED.search(query.q):
+        if _NEGATED.search(str(params["q"])):
             match = "ts_match_vq(d.tsv, (SELECT query FROM q))"
         order = "ORDER BY d.date DESC NULLS LAST, d.key"
     else:
@@ -253,50 +262,64 @@ def _browse_sql(query: SearchQuery, params: dict[str, Any]) -> str:
     """
 
 
-def _typo_sql(query: SearchQuery, params: dict[str, Any]) -> str:
-    where = _filters(query, params)
-    return f"""
-        WITH cand AS MATERIALIZED (
-            SELECT d.key, d.kind, d.party, d.type, d.subjects, d.gbf_targets, d.date,
-                   word_similarity(:qn, d.title_trgm) AS rank
-            FROM {TABLE_NAME} d
-            WHERE :qn <% d.title_trgm AND {where} AND d.key <> ALL(:exclude) LIMIT :cap
-        ),
-        page AS (SELECT key, rank, date FROM cand ORDER BY rank DESC, date DESC NULLS LAST, key
-                 LIMIT :limit OFFSET :offset)
-        SELECT (SELECT count(*) FROM cand) AS total,
-               (SELECT coalesce(jsonb_agg(jsonb_build_object({_HIT_FIELDS}, 'highlights', '{{}}'::jsonb)
-                    ORDER BY p.rank DESC, p.date DESC NULLS LAST, p.key), '[]'::jsonb)
-                FROM page p JOIN {TABLE_NAME} d ON d.key = p.key
-                CROSS JOIN LATERAL (SELECT {_DISPLAY_LANG} AS l) hl) AS hits
-               {_facet_sql(query.facets)}
-    """
+def _vocabulary_sql(table: str, *, where: str = "true") -> str:
+    """Add the title words of `table`'s rows matching `where` to the vocabulary. Sorted: two writers adding the same
+    new words take their row locks in one order."""
+    return (f"INSERT INTO {WORDS_NAME} (word) SELECT DISTINCT w FROM {table} d, "
+            f"regexp_split_to_table(d.title_trgm, '[^[:alnum:]]+') AS w WHERE {where} AND length(w) >= {WORD_MIN} "
+            "ORDER BY w ON CONFLICT DO NOTHING")  # fmt: skip
 
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+# Per query word: its normalized form, whether the vocabulary holds it, and if not its nearest words. A short word's
+# trigrams are few and one typo breaks up to four of them ("forst" and "frost" share 0.2), so words of up to
+# SHORT_WORD characters are looked up down to a similarity of 0.2, longer ones (where one typo leaves at least a
+# third) down to pg_trgm's default 0.3, about half as many candidates to check.
+_SUGGESTIONS_SQL = f"""
+    SELECT s.n, k.known,
+           CASE WHEN k.known THEN '{{}}'::text[] ELSE public.chm_near_words(
+               s.n, {TYPO_SUGGESTIONS}, CASE WHEN length(s.n) <= {SHORT_WORD} THEN 0.2 ELSE 0.3 END) END AS near
+    FROM (SELECT public.chm_unaccent(lower(u.w)) AS n, u.i
+          FROM unnest(CAST(:words AS text[])) WITH ORDINALITY AS u(w, i)) s
+    CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM {WORDS_NAME} v WHERE v.word = s.n) AS known) k
+    ORDER BY s.i
+"""
+_CHUNK = re.compile(r"\S+")
+_WORD = re.compile(r"\w+")
 
 
-def _mark_typos(title: str | None, q: str) -> str | None:
-    """Wrap the title words that a (misspelt) query word is close to in <em>."""
-    if not title:
-        return title
-    words = [w.lower() for w in _WORD.findall(q) if len(w) >= 3]
+def typos(a: str, b: str, limit: int) -> int:
+    """The edit distance between `a` and `b` (insertions, deletions, substitutions and transpositions of two
+    adjacent characters, each one typo), or `limit + 1` once it is certain to exceed `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        if min(row) > limit:
+            return limit + 1
+        prev2, prev = prev, row
+    return min(prev[-1], limit + 1)
 
-    def close(m: re.Match[str]) -> str:
-        w = m.group(0)
-        if any(difflib.SequenceMatcher(None, w.lower(), qw).ratio() >= 0.75 for qw in words):
-            return f"<em>{w}</em>"
-        return w
 
-    return _WORD.sub(close, title)
-
-
-def _merge_facets(a: dict[str, dict[str, int]], b: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
-    out = {k: dict(v) for k, v in a.items()}
-    for name, counts in b.items():
-        for value, n in counts.items():
-            out.setdefault(name, {})[value] = out.get(name, {}).get(value, 0) + n
-    return {k: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))) for k, v in out.items()}
+def corrections(word: str, near: list[str]) -> list[str]:
+    """The vocabulary words `word` may misspell: those with the fewest typos within its budget (ONE_TYPO, TWO_TYPOS),
+    at most TYPO_ALTERNATIVES of them, nearest by trigrams first (`near` is in that order); none when `word` is one
+    of them or none is within the budget."""
+    budget = 2 if len(word) >= TWO_TYPOS else 1 if len(word) >= ONE_TYPO else 0
+    best: list[str] = []
+    fewest = budget + 1
+    for candidate in near:
+        n = typos(word, candidate, budget)
+        if n < fewest:
+            best, fewest = [candidate], n
+        elif n == fewest and n <= budget:
+            best.append(candidate)
+    return [] if fewest == 0 else best[:TYPO_ALTERNATIVES]
 
 
 class PostgresBackend(SearchBackend):
@@ -331,11 +354,13 @@ class PostgresBackend(SearchBackend):
         stmt = stmt.on_conflict_do_update(
             index_elements=["key"], set_={**{c: stmt.excluded[c] for c in WRITE_COLUMNS if c != "key"},
                                           "indexed_at": func.now()})  # fmt: skip
-        if conn is not None:
+        if conn is not None:  # filling a new table (build_and_swap): its vocabulary is built once it is full
             await conn.execute(stmt)
             return
         async with self.engine.begin() as c:
             await c.execute(stmt)
+            words = _vocabulary_sql(table.name, where="d.key = ANY(CAST(:keys AS text[]))")
+            await c.execute(text(words), {"keys": [r["key"] for r in rows]})
 
     async def delete(self, keys: list[str]) -> None:
         if keys:
@@ -352,8 +377,6 @@ class PostgresBackend(SearchBackend):
                    params: dict[str, Any]) -> tuple[int, list[Any], dict, int]:  # fmt: skip
         """total, hits, facets and (window path) how many matches the date window held."""
         stmt = text(sql)
-        if "exclude" in params:
-            stmt = stmt.bindparams(bindparam("exclude", type_=ARRAY(Text)))
         if params.get("since") is not None:
             stmt = stmt.bindparams(bindparam("since", type_=Date))
         row = (await conn.execute(stmt, params)).one()._mapping
@@ -363,13 +386,22 @@ class PostgresBackend(SearchBackend):
     async def _search(self, conn: AsyncConnection, query: SearchQuery) -> SearchResult:
         q = query.q.strip()
         cap = max(self.candidates, query.offset + query.limit)
-        base: dict[str, object] = {"cap": cap, "limit": query.limit,
+        base: dict[str, Any] = {"cap": cap, "limit": query.limit,
                 "offset": query.offset, "lang": query.lang or "en"}  # fmt: skip
         if not q:
             params = dict(base)
             total, hits, facets, _ = await self._run(conn, _browse_sql(query, params), params)
             return SearchResult(hits=hits, facets=facets, estimated_total=total)
-        params = {**base, "q": q}
+        result = await self._full_text(conn, query, q, base)
+        if result.estimated_total < WEAK_MATCH:
+            corrected = await self._corrected(conn, q)
+            if corrected:  # the original words OR-ed with the corrected ones: what matched still does
+                return await self._full_text(conn, query, " or ".join([q, *corrected]), base)
+        return result
+
+    async def _full_text(self, conn: AsyncConnection, query: SearchQuery, q: str,
+                         base: dict[str, Any]) -> SearchResult:  # fmt: skip
+        cap, params = base["cap"], {**base, "q": q}
         path, newest = await self._path(conn, query, q, cap)
         if path == "window":
             since = await self._since(conn, newest)
@@ -383,18 +415,27 @@ class PostgresBackend(SearchBackend):
                 since = await self._since(conn, newest) if _attempt + 2 < WINDOW_ATTEMPTS else None
         else:
             total, hits, facets, _ = await self._run(conn, _fts_sql(query, params, dense=path == "walk"), params)
-        if total < WEAK_MATCH and len(q) >= TYPO_MIN_QUERY:
-            # Typo fallback: titles by trigram word similarity, placed after the full-text hits.
-            tparams = {**base, "qn": q.lower(), "exclude": await self._fts_keys(conn, query, q) if total else [],
-                       "offset": max(0, query.offset - total), "limit": query.limit - len(hits),
-                       "cap": max(TYPO_CANDIDATES, query.offset + query.limit)}  # fmt: skip
-            ttotal, thits, tfacets, _ = await self._run(conn, _typo_sql(query, tparams), tparams)
-            for h in thits:
-                h["highlights"] = {"title": _mark_typos(h.get("title"), q)}
-            hits = hits + thits
-            total += ttotal
-            facets = _merge_facets(facets, tfacets)
         return SearchResult(hits=hits, facets=facets, estimated_total=total)
+
+    async def _corrected(self, conn: AsyncConnection, q: str) -> list[str]:
+        """`q` with its misspelt words replaced by the vocabulary's (`corrections`): one query per alternative when a
+        word has several, none when no word is misspelt. Negated words (`-word`) stay as they are."""
+        spans = [(m.start() + w.start(), m.start() + w.end())
+                 for m in _CHUNK.finditer(q) if not m.group().startswith("-")
+                 for w in _WORD.finditer(m.group()) if len(w.group()) >= ONE_TYPO][:TYPO_WORDS]  # fmt: skip
+        if not spans:
+            return []
+        rows = (await conn.execute(text(_SUGGESTIONS_SQL), {"words": [q[a:b] for a, b in spans]})).all()
+        fixes = [(a, b, alts) for (a, b), (word, known, near) in zip(spans, rows, strict=True)
+                 if not known and (alts := corrections(word, list(near)))]  # fmt: skip
+        variants = []
+        for k in range(max((len(alts) for _, _, alts in fixes), default=0)):
+            out, last = [], 0
+            for a, b, alts in fixes:
+                out += [q[last:a], alts[min(k, len(alts) - 1)]]
+                last = b
+            variants.append("".join([*out, q[last:]]))
+        return variants
 
     async def _path(self, conn: AsyncConnection, query: SearchQuery, q: str, cap: int) -> tuple[str, float]:
         """How to find the candidates, "bitmap", "walk" or "window", and how many of the newest documents the window
@@ -463,12 +504,6 @@ class PostgresBackend(SearchBackend):
             self._rows = (now + TABLE_ROWS_TTL, float(rows or 0))
         return self._rows[1]
 
-    async def _fts_keys(self, conn: AsyncConnection, query: SearchQuery, q: str) -> list[str]:
-        params: dict[str, Any] = {"q": q}
-        where = _filters(query, params)
-        sql = f"SELECT d.key FROM {TABLE_NAME} d WHERE d.tsv @@ ({_TSQUERY}) AND {where} LIMIT {WEAK_MATCH}"
-        return list((await conn.execute(text(sql), params)).scalars())
-
     async def stats(self) -> dict[str, Any]:
         async with self.engine.connect() as conn:
             count = (await conn.execute(select(func.count()).select_from(DOCS))).scalar_one()
@@ -512,6 +547,9 @@ class PostgresBackend(SearchBackend):
                 await conn.execute(text(f'CREATE INDEX "{new_name}" ON {table_ref} USING {rest}'
                                         if not head.startswith("CREATE UNIQUE") else
                                         f'CREATE UNIQUE INDEX "{new_name}" ON {table_ref} USING {rest}'))  # fmt: skip
+            # The vocabulary of the new table only: words no document uses any more go.
+            await conn.execute(text(f"TRUNCATE {WORDS_NAME}"))
+            await conn.execute(text(_vocabulary_sql(BUILD_NAME)))
             await conn.execute(text(f"LOCK TABLE {TABLE_NAME} IN ACCESS EXCLUSIVE MODE"))
             await conn.execute(text(f"DROP TABLE {TABLE_NAME}"))
             await conn.execute(text(f"ALTER TABLE {BUILD_NAME} RENAME TO {TABLE_NAME}"))

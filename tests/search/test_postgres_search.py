@@ -32,6 +32,75 @@ async def test_typo_finds_biodiversity(client: httpx.AsyncClient, backend: Postg
     assert "<em>Biodiversity</em>" in body["hits"][0]["highlights"]["title"]
 
 
+async def test_typos_are_corrected_word_by_word(client: httpx.AsyncClient, backend: PostgresBackend) -> None:
+    """Each query word is corrected against the indexed titles' words; the corrected query is a full-text search, so
+    summaries and keywords match too and the corrected words are highlighted."""
+    peat = await publish_new(title={"en": "Peatlands of Indonesia"})
+    wet = await publish_new(title={"en": "Wetlands inventory"}, summary={"en": "Mapping peatlands from the air."})
+    await publish_new(title={"en": "Marine protected areas"})
+    await worker.drain(backend)
+    body = await _search(client, q="peatlnds")  # one letter missing
+    assert {h["id"] for h in body["hits"]} == {str(peat), str(wet)} and body["estimated_total"] == 2
+    assert body["hits"][0]["id"] == str(peat)  # the title match first
+    assert body["hits"][0]["highlights"]["title"] == "<em>Peatlands</em> of Indonesia"
+    assert [h["id"] for h in (await _search(client, q="wetlnads"))["hits"]] == [str(wet)]  # two letters swapped
+    body = await _search(client, q="peatlnds indonseia")  # every word corrected, the query's meaning kept (AND)
+    assert [h["id"] for h in body["hits"]] == [str(peat)]
+    assert (await _search(client, q="Péatlnds"))["hits"][0]["id"] == str(peat)  # case, accents
+    assert [h["id"] for h in (await _search(client, q="peatlnds", type="news"))["hits"]] == []  # filters hold
+
+
+async def test_typo_budget_is_meilisearchs(client: httpx.AsyncClient, backend: PostgresBackend) -> None:
+    """One typo from 5 characters, two from 9, none below: a short word is more likely another word than a typo."""
+    rid = await publish_new(title={"en": "Reef restoration and mangrove conservation"})
+    await worker.drain(backend)
+    queries = ("reff", "mangrvoe", "mnagrvoe", "restoraton", "rextoratiom", "rexhoratiom", "cnservaton")
+    found = {q: [h["id"] for h in (await _search(client, q=q))["hits"]] == [str(rid)] for q in queries}
+    assert found == {"reff": False, "mangrvoe": True, "mnagrvoe": False, "restoraton": True, "rextoratiom": True,
+                     "rexhoratiom": False, "cnservaton": True}  # fmt: skip
+
+
+async def test_a_known_word_is_not_corrected(client: httpx.AsyncClient, backend: PostgresBackend) -> None:
+    savannah = await publish_new(title={"en": "Savannah fires"})
+    await publish_new(title={"en": "Savanna fires"})
+    await worker.drain(backend)
+    assert [h["id"] for h in (await _search(client, q="savannah"))["hits"]] == [str(savannah)]  # not "savanna"
+    assert len((await _search(client, q="savanah"))["hits"]) == 1  # one typo from savannah, two from savanna
+
+
+async def test_equally_close_corrections_are_all_searched(client: httpx.AsyncClient,
+                                                          backend: PostgresBackend) -> None:  # fmt: skip
+    ids = {str(await publish_new(title={"en": t})) for t in ("Forest fires", "Frost damage", "Sea level")}
+    await worker.drain(backend)
+    body = await _search(client, q="forst")  # one typo from "forest" and from "frost"
+    assert {h["id"] for h in body["hits"]} < ids and body["estimated_total"] == 2
+
+
+async def test_the_vocabulary_is_public_titles_and_reindex_prunes_it(client: httpx.AsyncClient,
+                                                                     backend: PostgresBackend) -> None:  # fmt: skip
+    from sqlalchemy import text
+
+    from app import db
+
+    async def vocabulary() -> set[str]:
+        async with db.read_connection() as conn:
+            return set((await conn.execute(text("SELECT word FROM search_words"))).scalars())
+
+    await create_draft(title={"en": "Confidential quokkas"})
+    rid = await publish_new(title={"en": "Numbats of Australia"})
+    gone = await publish_new(title={"en": "Bilbies in decline"})
+    await edit_draft(rid, title={"en": "Secret wombats"})
+    await worker.drain(backend)
+    assert await vocabulary() == {"numbats", "australia", "bilbies", "decline"}
+    assert (await _search(client, q="quokas"))["hits"] == [] and (await _search(client, q="wombtas"))["hits"] == []
+    await withdraw(gone)
+    await worker.drain(backend)
+    assert (await _search(client, q="bilbeis"))["hits"] == []
+    assert await worker.reindex(backend) == 1
+    assert await vocabulary() == {"numbats", "australia"}
+    assert [h["id"] for h in (await _search(client, q="nubmats"))["hits"]] == [str(rid)]
+
+
 async def test_full_text_ranks_and_highlights(client: httpx.AsyncClient, backend: PostgresBackend) -> None:
     best = await publish_new(title={"en": "Forest restoration in the Amazon"}, summary={"en": "Restoring forests."})
     other = await publish_new(title={"en": "Wetlands"}, summary={"en": "Forest edges near wetlands are studied."})
@@ -228,7 +297,8 @@ async def test_opportunities_are_searchable_and_leave_with_deletion(client: http
 
 async def test_reindex_is_not_cut_by_the_statement_timeout(database_url: str, backend: PostgresBackend) -> None:
     """Every API connection carries CHM_STATEMENT_TIMEOUT_MS (15 s); building the GIN indexes of a million documents
-    takes longer. The build runs without it: here under a 1 ms timeout that filling alone exceeds."""
+    takes longer. The build runs without it: here under a 100 ms timeout that filling alone exceeds (1 ms would
+    cut the connection's own set-up query)."""
     from collections.abc import AsyncIterator
 
     from app import db
@@ -243,9 +313,23 @@ async def test_reindex_is_not_cut_by_the_statement_timeout(database_url: str, ba
     async def batches() -> AsyncIterator[list[dict]]:
         yield many
 
-    engine = db.make_engine(database_url, pool_size=1, server_settings={"statement_timeout": "1"})
+    engine = db.make_engine(database_url, pool_size=1, server_settings={"statement_timeout": "100"})
     try:
         assert await PostgresBackend(engine).build_and_swap(batches()) == 400
     finally:
         await engine.dispose()
     assert len(await backend.keys()) == 400
+
+
+async def test_the_nearest_words_lookup_leaves_the_similarity_threshold_as_it_was(backend: PostgresBackend) -> None:
+    from sqlalchemy import text
+
+    from app import db
+
+    await publish_new(title={"en": "Frost damage"})
+    await worker.drain(backend)
+    async with db.get_engine().begin() as conn:
+        await conn.execute(text("SET LOCAL pg_trgm.similarity_threshold = 0.45"))
+        near = (await conn.execute(text("SELECT public.chm_near_words('forst', 5, 0.2)"))).scalar_one()
+        assert near == ["frost"]  # 0.2 similar: found at 0.2, not at the session's 0.45
+        assert (await conn.execute(text("SELECT show_limit()"))).scalar_one() == pytest.approx(0.45)
