@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import db, metrics, registry
 from app.search import documents, sources
-from app.search.backend import EngineError, EngineUnavailable, SearchBackend
+from app.search.backend import Document, EngineError, EngineUnavailable, SearchBackend
 from app.services.events import OUTBOX_CHANNEL
 
 log = logging.getLogger("chm.search.worker")
@@ -270,8 +270,17 @@ async def reindex(backend: SearchBackend, *, engine: AsyncEngine | None = None, 
     async with engine.connect() as conn:
         started = (await conn.execute(text("SELECT now()"))).scalar_one()
         await conn.commit()
-        count = await backend.build_and_swap(sources.iter_all(conn, batch_size=batch_size))
-        await conn.commit()
+
+        async def batches() -> AsyncIterator[list[Document]]:
+            # The reading transaction waits, idle, while each batch is written: a maintenance read, not subject to
+            # the API's idle-in-transaction timeout. It ends with the last batch, before the new table's indexes
+            # are built (minutes at a million documents), holding no snapshot through that.
+            await conn.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
+            async for batch in sources.iter_all(conn, batch_size=batch_size):
+                yield batch
+            await conn.commit()
+
+        count = await backend.build_and_swap(batches())
     async with engine.begin() as conn:
         # The build read a moving database: anything written since (minus the overlap for transactions that were
         # open when it started) may be missing from the new index, so it goes through the outbox again.

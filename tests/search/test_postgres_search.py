@@ -333,3 +333,33 @@ async def test_the_nearest_words_lookup_leaves_the_similarity_threshold_as_it_wa
         near = (await conn.execute(text("SELECT public.chm_near_words('forst', 5, 0.2)"))).scalar_one()
         assert near == ["frost"]  # 0.2 similar: found at 0.2, not at the session's 0.45
         assert (await conn.execute(text("SELECT show_limit()"))).scalar_one() == pytest.approx(0.45)
+
+
+async def test_reindex_reads_past_the_idle_in_transaction_timeout(database_url: str, backend: PostgresBackend) -> None:
+    """The reading transaction waits while batches are written and must not be what an API connection's
+    idle-in-transaction timeout kills; and it ends with the last batch, before the new table's indexes are built
+    (here a 0.6 s pause after the last batch under a 200 ms timeout)."""
+    import asyncio
+    from collections.abc import AsyncIterator
+
+    from app import db
+
+    class SlowIndexes(PostgresBackend):
+        async def build_and_swap(self, batches: AsyncIterator[list[dict]]) -> int:
+            async def then_pause() -> AsyncIterator[list[dict]]:
+                async for batch in batches:
+                    await asyncio.sleep(0.3)  # writing the batch
+                    yield batch
+                await asyncio.sleep(0.6)  # building the indexes
+
+            return await super().build_and_swap(then_pause())
+
+    for n in range(3):
+        await publish_new(title={"en": f"Kelp {n}"})
+    engine = db.make_engine(database_url, pool_size=1,
+                            server_settings={"idle_in_transaction_session_timeout": "200"})  # fmt: skip
+    try:
+        assert await worker.reindex(SlowIndexes(), engine=engine, batch_size=1) == 3
+    finally:
+        await engine.dispose()
+    assert len(await backend.keys()) == 3
